@@ -1,0 +1,1 @@
+"""txviz: card transactions to a live picture of spending and fraud."""

@@ -1,0 +1,161 @@
+"""Record schemas: the Sparkov source CSV, the NDJSON replayed into Firehose, and the landing
+record the processor Lambda writes. The Lambda (standard library only, deployed alone) keeps its
+own copy of the categories and field names; ``test_lambda_schema_agrees`` proves they match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The Kaggle "Credit Card Transactions Fraud Detection" (Sparkov) CSV, in file order. The first
+# column has an empty header in the real files (pandas' unnamed index).
+SOURCE_INDEX_COLUMN = ""
+SOURCE_COLUMNS: tuple[str, ...] = (
+    SOURCE_INDEX_COLUMN,
+    "trans_date_trans_time",
+    "cc_num",
+    "merchant",
+    "category",
+    "amt",
+    "first",
+    "last",
+    "gender",
+    "street",
+    "city",
+    "state",
+    "zip",
+    "lat",
+    "long",
+    "city_pop",
+    "job",
+    "dob",
+    "trans_num",
+    "unix_time",
+    "merch_lat",
+    "merch_long",
+    "is_fraud",
+)
+
+# In NDJSON the unnamed index column is called "row_id"; every other name is the CSV's.
+NDJSON_INDEX_FIELD = "row_id"
+NDJSON_FIELDS: tuple[str, ...] = (NDJSON_INDEX_FIELD, *SOURCE_COLUMNS[1:])
+
+# Column types as read from CSV. Strings stay strings: cc_num (12-19 digits, never a float),
+# zip (leading zeros), timestamps (passed through unchanged).
+SOURCE_TYPES: dict[str, str] = {
+    SOURCE_INDEX_COLUMN: "int64",
+    "trans_date_trans_time": "string",
+    "cc_num": "string",
+    "merchant": "string",
+    "category": "string",
+    "amt": "float64",
+    "first": "string",
+    "last": "string",
+    "gender": "string",
+    "street": "string",
+    "city": "string",
+    "state": "string",
+    "zip": "string",
+    "lat": "float64",
+    "long": "float64",
+    "city_pop": "int64",
+    "job": "string",
+    "dob": "string",
+    "trans_num": "string",
+    "unix_time": "int64",
+    "merch_lat": "float64",
+    "merch_long": "float64",
+    "is_fraud": "int64",
+}
+
+SOURCE_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+SOURCE_DOB_FORMAT = "%Y-%m-%d"
+
+CATEGORIES: tuple[str, ...] = (
+    "entertainment",
+    "food_dining",
+    "gas_transport",
+    "grocery_net",
+    "grocery_pos",
+    "health_fitness",
+    "home",
+    "kids_pets",
+    "misc_net",
+    "misc_pos",
+    "personal_care",
+    "shopping_net",
+    "shopping_pos",
+    "travel",
+)
+
+# What the processor Lambda writes to the landing zone for an Ok record (one JSON object per
+# line). No names, street or full card number: card_last4 + card_token (keyed hash) instead.
+LANDING_FIELDS: dict[str, str] = {
+    "trans_num": "string",
+    "row_id": "int64",
+    "event_time": "string",  # ISO-8601 UTC, e.g. 2019-01-01T00:00:18Z
+    "unix_time": "int64",
+    "category": "string",
+    "amount": "float64",  # 2 decimals
+    "merchant": "string",
+    "merch_lat": "float64",
+    "merch_long": "float64",
+    "card_last4": "string",
+    "card_token": "string",
+    "gender": "string",
+    "city": "string",
+    "state": "string",
+    "zip": "string",
+    "lat": "float64",
+    "long": "float64",
+    "city_pop": "int64",
+    "job": "string",
+    "age": "int64",
+    "age_band": "string",
+    "hour": "int64",
+    "distance_km": "float64",
+    "is_fraud": "int64",  # the source's label
+    "fraud_score": "float64",  # the processor's real-time score, 0..1
+    "fraud_reasons": "list<string>",
+    "processed_at": "string",
+}
+
+
+class SchemaError(ValueError):
+    """A CSV whose header is not the Sparkov format. Raised before any row is processed."""
+
+    def __init__(self, path: str, missing: list[str], unexpected: list[str]):
+        self.path = path
+        self.missing = missing
+        self.unexpected = unexpected
+        parts = [f"{path} is not in the Sparkov fraudTrain.csv format"]
+        if missing:
+            parts.append(f"missing columns: {', '.join(_show(c) for c in missing)}")
+        if unexpected:
+            parts.append(f"unexpected columns: {', '.join(_show(c) for c in unexpected)}")
+        super().__init__("; ".join(parts))
+
+
+def _show(column: str) -> str:
+    return repr(column) if column else "'' (the unnamed index)"
+
+
+@dataclass(frozen=True)
+class HeaderCheck:
+    missing: list[str]
+    unexpected: list[str]
+    misordered: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.unexpected
+
+
+def check_header(header: list[str]) -> HeaderCheck:
+    """Compare a CSV header with the Sparkov columns. ``Unnamed: 0`` counts as the index."""
+    names = [SOURCE_INDEX_COLUMN if h.strip() in ("", "Unnamed: 0") else h.strip() for h in header]
+    expected = list(SOURCE_COLUMNS)
+    missing = [c for c in expected if c not in names]
+    unexpected = [c for c in names if c not in expected]
+    misordered = not missing and not unexpected and names != expected
+    return HeaderCheck(missing=missing, unexpected=unexpected, misordered=misordered)

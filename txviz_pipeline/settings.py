@@ -1,0 +1,98 @@
+"""The one place that names txviz's resources and reads its environment.
+
+infra/, the embedded stack, the Lambda's configuration, the Dagster resources and the tests all
+take bucket, stream, prefix and region names from here (``test_settings_agree_with_infra`` keeps
+infra/ honest). Nothing here touches the network, and the environment is read only when
+``Settings.from_env()`` is called, never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Resource names (identical in infra/template.yaml and on the embedded stack).
+BUCKET = "txviz-transactions"
+DELIVERY_STREAM = "txviz-transactions"
+PROCESSOR_FUNCTION = "txviz-processor"
+LANDING_PREFIX = "landing/"
+# AWS substitutes !{firehose:error-output-type} (processing-failed, ...) and the arrival hour.
+ERROR_PREFIX_TEMPLATE = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"
+PROCESSING_FAILED_PREFIX = "errors/processing-failed/"
+CURATED_PREFIX = "curated/transactions/"
+REPLAY_PREFIX = "replays/"
+ALERTS_TOPIC = "txviz-alerts"
+GLUE_DATABASE = "txviz"
+GLUE_TABLE = "transactions"
+QUICKSIGHT_DATASET_ID = "txviz-transactions"
+
+# Firehose S3 keys: <prefix>YYYY/MM/DD/HH/<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<uuid>
+PARTITION_FMT = "%Y/%m/%d/%H"
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_MOTO_PORT = 5055
+DEFAULT_DASHBOARD_PORT = 8501
+DEFAULT_DAGSTER_PORT = 3000
+LOCALHOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings, read from the environment once and passed down explicitly."""
+
+    region: str = DEFAULT_REGION
+    # None means real AWS endpoints; the embedded stack sets http://127.0.0.1:<port>.
+    endpoint_url: str | None = None
+    bucket: str = BUCKET
+    delivery_stream: str = DELIVERY_STREAM
+    # Local, git-ignored working folder: NDJSON, checkpoints, the local SPICE, DAGSTER_HOME.
+    home: Path = field(default_factory=lambda: REPO_ROOT / ".txviz")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
+            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            bucket=env.get("TXVIZ_BUCKET", BUCKET),
+            delivery_stream=env.get("TXVIZ_DELIVERY_STREAM", DELIVERY_STREAM),
+            home=Path(env.get("TXVIZ_HOME", REPO_ROOT / ".txviz")),
+        )
+
+    @property
+    def embedded(self) -> bool:
+        return self.endpoint_url is not None
+
+    @property
+    def spice_path(self) -> Path:
+        """The local SPICE: a DuckDB file swapped atomically on every refresh."""
+        return self.home / "spice" / "transactions.duckdb"
+
+    @property
+    def ndjson_dir(self) -> Path:
+        return self.home / "ndjson"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.home / "checkpoints"
+
+    @property
+    def dead_letter_dir(self) -> Path:
+        return self.home / "dead-letter"
+
+
+def embedded_env(port: int = DEFAULT_MOTO_PORT, home: Path | None = None) -> dict[str, str]:
+    """Environment variables that point boto3 (and txviz) at the embedded stack on ``port``."""
+    env = {
+        "AWS_ENDPOINT_URL": f"http://{LOCALHOST}:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": DEFAULT_REGION,
+        "AWS_DEFAULT_REGION": DEFAULT_REGION,
+    }
+    if home is not None:
+        env["TXVIZ_HOME"] = str(home)
+    return env
