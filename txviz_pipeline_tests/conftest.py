@@ -1,0 +1,81 @@
+"""Shared fixtures: a moto server subprocess on 127.0.0.1 (real HTTP, like the embedded stack)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from txviz_pipeline.settings import LOCALHOST, Settings, embedded_env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOCALHOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def stop_process_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Stop a process started with start_new_session=True, and everything it started."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A bare moto server (no txviz provisioning) over HTTP; yields its endpoint URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", LOCALHOST, "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        url = f"http://{LOCALHOST}:{port}"
+        wait_for_http(f"{url}/moto-api/")
+        yield url
+    finally:
+        stop_process_group(proc)
+
+
+@pytest.fixture
+def moto_settings(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings (and environment) pointing at the bare moto server, with a fresh TXVIZ_HOME.
+
+    Resets moto's state first so each test starts from an empty account.
+    """
+    port = int(moto_server.rsplit(":", 1)[1])
+    for key, value in embedded_env(port, home=tmp_path / "txviz-home").items():
+        monkeypatch.setenv(key, value)
+    req = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
+    urllib.request.urlopen(req, timeout=10).close()
+    return Settings.from_env()
