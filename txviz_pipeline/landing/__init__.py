@@ -1,0 +1,1 @@
+"""The S3 landing zone: finding new objects and checking what landed."""
