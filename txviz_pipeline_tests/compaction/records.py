@@ -1,0 +1,51 @@
+"""Landing records for tests: the processor Lambda's output shape, with deterministic values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from txviz_pipeline.schema import CATEGORIES, LANDING_FIELDS
+
+
+def landing_record(i: int, **overrides: Any) -> dict[str, Any]:
+    """The i-th test record: minute i of 2019-01-01, amount i + 0.37, every 7th one fraud."""
+    is_fraud = int(i % 7 == 3)
+    record = {
+        "trans_num": f"{i:032x}",
+        "row_id": i,
+        "event_time": f"2019-01-01T{(i // 60) % 24:02d}:{i % 60:02d}:{(i * 7) % 60:02d}Z",
+        "unix_time": 1325376000 + i * 60,
+        "category": CATEGORIES[i % len(CATEGORIES)],
+        "amount": round(i + 0.37, 2),
+        "merchant": f"fraud_Merchant {i % 5}",
+        "merch_lat": 36.011293,
+        "merch_long": -82.048315,
+        "card_last4": f"{i % 10000:04d}",
+        "card_token": f"{i:032x}"[::-1],
+        "gender": "F" if i % 2 else "M",
+        "city": "Moravian Falls",
+        "state": "NC",
+        "zip": "28654",
+        "lat": 36.0788,
+        "long": -81.1781,
+        "city_pop": 3495,
+        "job": "Psychologist, counselling",
+        "age": 30 + i % 40,
+        "age_band": "25-34",
+        "hour": (i // 60) % 24,
+        "distance_km": 78.6,
+        "is_fraud": is_fraud,
+        "fraud_score": 0.91 if is_fraud else 0.12,
+        "fraud_reasons": ["night_hour", "shopping_net_category"] if is_fraud else [],
+        "processed_at": "2026-11-27T09:00:01Z",
+    }
+    record.update(overrides)
+    assert record.keys() == LANDING_FIELDS.keys()
+    return record
+
+
+def ndjson(records: list[dict[str, Any]]) -> bytes:
+    """Records framed like Firehose delivers them: one object per line, each ending in \\n."""
+    return b"".join(orjson.dumps(r) + b"\n" for r in records)
