@@ -1,0 +1,1 @@
+"""Alerts: data-quality and fraud notifications published to the SNS alerts topic."""

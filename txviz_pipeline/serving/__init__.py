@@ -1,0 +1,1 @@
+"""Serving: the local SPICE, the QuickSight refresh and the dashboards."""
