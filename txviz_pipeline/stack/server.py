@@ -1,0 +1,107 @@
+"""The embedded AWS endpoint: moto server on 127.0.0.1 with the Firehose processor hook installed.
+
+Run as ``python -m txviz_pipeline.stack.server --port P --home H`` (``control.up`` does this).
+Besides moto's API it serves ``GET /txviz/processor-stats``: per-stream processor counters as JSON.
+Stops cleanly on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from txviz_pipeline.settings import LOCALHOST
+from txviz_pipeline.stack.control import STATS_PATH
+
+log = logging.getLogger("txviz_pipeline.stack.server")
+
+
+def with_stats_route(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """WSGI middleware answering GET /txviz/processor-stats before moto sees the request."""
+    from txviz_pipeline.stack.processor_hook import STATS
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == STATS_PATH and environ.get("REQUEST_METHOD") == "GET":
+            body = json.dumps(STATS.snapshot()).encode()
+            start_response(
+                "200 OK",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        return app(environ, start_response)
+
+    return wrapped
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def serve(port: int, home: Path | None = None) -> None:
+    """Serve moto with the processor hook on 127.0.0.1:``port`` until SIGTERM/SIGINT."""
+    # moto builds some URLs (presigned S3, queue URLs) from MOTO_PORT.
+    os.environ.setdefault("MOTO_PORT", str(port))
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    from txviz_pipeline.stack import processor_hook
+
+    processor_hook.install()
+    app = with_stats_route(DomainDispatcherApplication(create_backend_app))
+    server = make_server(LOCALHOST, port, app, threaded=True, request_handler=MotoRequestHandler)
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    log.info(
+        "txviz embedded stack serving on http://%s:%d (home %s, processor %s)",
+        LOCALHOST,
+        port,
+        home,
+        processor_hook.processor_path(),
+    )
+    try:
+        server.serve_forever()
+    except _Stop as stop:
+        log.info("stopping on %s", stop)
+    finally:
+        server.server_close()
+    log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--home", type=Path, default=None, help="the txviz home (for the log)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # One access-log line per PutRecordBatch would grow the log without telling anything.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    try:
+        serve(args.port, args.home)
+    except OSError as exc:
+        log.error("cannot serve on %s:%d: %s", LOCALHOST, args.port, exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
