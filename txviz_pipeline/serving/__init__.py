@@ -1,1 +1,1 @@
-"""Serving: the local SPICE, the QuickSight refresh and the dashboards."""
+"""Serving: the local SPICE (DuckDB), the dashboard SQL shared with QuickSight, the dashboard."""

@@ -1,0 +1,170 @@
+"""The dashboard's SQL: one set of statements for the local SPICE (DuckDB) and for AWS.
+
+Every statement is plain ANSI SQL that DuckDB and Athena (Trino) both run unchanged:
+double-quoted identifiers, CAST, CASE, SUBSTR, NULLIF, COALESCE, ROW_NUMBER() OVER, LIMIT.
+Money is summed as DECIMAL(18, 2) so totals are exact to the cent in both engines.
+
+- ``DATASET_SQL`` builds the SPICE dataset from the curated Glue table ``txviz.transactions``
+  (one Parquet file per arrival hour). At-least-once delivery can put one trans_num in two
+  arrival hours; the dataset keeps the earliest copy, so its counts equal the source's.
+- ``PANELS`` are the dashboard panels; each reads the dataset under the name ``transactions``
+  (a table in the local SPICE, the dataset in QuickSight; on Athena, a view over DATASET_SQL).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from txviz_pipeline.compaction.compact import ARRIVAL_HOUR_COLUMN
+from txviz_pipeline.schema import LANDING_FIELDS
+from txviz_pipeline.settings import GLUE_DATABASE, GLUE_TABLE
+
+# A transaction whose real-time fraud_score reaches this is "flagged" (the processor's alert line).
+FLAG_THRESHOLD = 0.5
+# The curated table the dataset reads (Glue on AWS; an attached staging database locally).
+SOURCE_TABLE = f"{GLUE_DATABASE}.{GLUE_TABLE}"
+# The name panels read the dataset under.
+DATASET_TABLE = "transactions"
+# Per-minute volume covers the newest 12 hours of event time that hold data.
+MINUTES_SHOWN = 720
+LATEST_FLAGGED_LIMIT = 50
+TOP_MERCHANTS_LIMIT = 10
+
+DATASET_COLUMNS: tuple[str, ...] = (*LANDING_FIELDS, ARRIVAL_HOUR_COLUMN)
+
+DATASET_SQL = f"""
+SELECT {", ".join(f'"{c}"' for c in DATASET_COLUMNS)}
+FROM (
+    SELECT
+        t.*,
+        ROW_NUMBER() OVER (
+            PARTITION BY t.trans_num ORDER BY t.arrival_hour, t.processed_at, t.row_id
+        ) AS copy_number
+    FROM {SOURCE_TABLE} AS t
+) AS ranked
+WHERE copy_number = 1
+""".strip()
+
+_AMOUNT = "CAST(amount AS DECIMAL(18, 2))"
+_FRAUD_COUNT = "CAST(COALESCE(SUM(is_fraud), 0) AS BIGINT)"
+_FRAUD_RATE = "CAST(SUM(is_fraud) AS DOUBLE) / NULLIF(COUNT(*), 0)"
+_FLAGGED = f"CASE WHEN fraud_score >= {FLAG_THRESHOLD} THEN 1 ELSE 0 END"
+
+PANELS: dict[str, str] = {
+    # One row: the KPI tiles.
+    "kpis": f"""
+SELECT
+    COUNT(*) AS transactions,
+    COALESCE(SUM({_AMOUNT}), 0) AS amount_total,
+    {_FRAUD_COUNT} AS fraud_count,
+    {_FRAUD_RATE} AS fraud_rate,
+    CAST(COALESCE(SUM({_FLAGGED}), 0) AS BIGINT) AS flagged_count,
+    COUNT(DISTINCT card_token) AS cards,
+    MIN(event_time) AS first_event_time,
+    MAX(event_time) AS last_event_time
+FROM {DATASET_TABLE}
+""",
+    "by_category": f"""
+SELECT
+    category,
+    COUNT(*) AS transactions,
+    SUM({_AMOUNT}) AS amount_total,
+    {_FRAUD_COUNT} AS fraud_count,
+    {_FRAUD_RATE} AS fraud_rate
+FROM {DATASET_TABLE}
+GROUP BY category
+ORDER BY amount_total DESC, category
+""",
+    "by_hour": f"""
+SELECT
+    "hour",
+    COUNT(*) AS transactions,
+    {_FRAUD_COUNT} AS fraud_count,
+    {_FRAUD_RATE} AS fraud_rate
+FROM {DATASET_TABLE}
+GROUP BY "hour"
+ORDER BY "hour"
+""",
+    # event_time is ISO-8601 UTC text, so its first 16 characters name the minute.
+    "per_minute": f"""
+SELECT "minute", transactions, amount_total, fraud_count
+FROM (
+    SELECT
+        SUBSTR(event_time, 1, 16) AS "minute",
+        COUNT(*) AS transactions,
+        SUM({_AMOUNT}) AS amount_total,
+        {_FRAUD_COUNT} AS fraud_count
+    FROM {DATASET_TABLE}
+    GROUP BY SUBSTR(event_time, 1, 16)
+    ORDER BY "minute" DESC
+    LIMIT {MINUTES_SHOWN}
+) AS newest
+ORDER BY "minute"
+""",
+    "by_day": f"""
+SELECT
+    SUBSTR(event_time, 1, 10) AS "day",
+    COUNT(*) AS transactions,
+    {_FRAUD_COUNT} AS fraud_count,
+    {_FRAUD_RATE} AS fraud_rate
+FROM {DATASET_TABLE}
+GROUP BY SUBSTR(event_time, 1, 10)
+ORDER BY "day"
+""",
+    "by_age_band": f"""
+SELECT
+    age_band,
+    COUNT(*) AS transactions,
+    SUM({_AMOUNT}) AS amount_total,
+    {_FRAUD_COUNT} AS fraud_count,
+    {_FRAUD_RATE} AS fraud_rate
+FROM {DATASET_TABLE}
+GROUP BY age_band
+ORDER BY age_band
+""",
+    "top_merchants": f"""
+SELECT
+    merchant,
+    COUNT(*) AS transactions,
+    {_FRAUD_COUNT} AS fraud_count,
+    {_FRAUD_RATE} AS fraud_rate,
+    SUM(CASE WHEN is_fraud = 1 THEN {_AMOUNT} ELSE 0 END) AS fraud_amount
+FROM {DATASET_TABLE}
+GROUP BY merchant
+HAVING SUM(is_fraud) > 0
+ORDER BY fraud_count DESC, fraud_amount DESC, merchant
+LIMIT {TOP_MERCHANTS_LIMIT}
+""",
+    # Card shown by its last four digits only; the token never leaves the dataset.
+    "latest_flagged": f"""
+SELECT
+    event_time,
+    card_last4,
+    merchant,
+    category,
+    {_AMOUNT} AS amount,
+    fraud_score,
+    fraud_reasons,
+    is_fraud,
+    city,
+    state
+FROM {DATASET_TABLE}
+WHERE fraud_score >= {FLAG_THRESHOLD}
+ORDER BY event_time DESC, trans_num DESC
+LIMIT {LATEST_FLAGGED_LIMIT}
+""",
+}
+PANELS = {name: sql.strip() for name, sql in PANELS.items()}
+
+
+def panel_view(name: str) -> str:
+    """The view that holds panel ``name`` in the local SPICE (``panel_kpis`` ...)."""
+    if name not in PANELS:
+        raise KeyError(f"unknown panel {name!r}; panels: {', '.join(PANELS)}")
+    return f"panel_{name}"
+
+
+def run_panel(con, name: str) -> pd.DataFrame:
+    """Run panel ``name`` on a DuckDB connection to the SPICE and return it as a DataFrame."""
+    panel_view(name)
+    return con.execute(PANELS[name]).df()

@@ -1,0 +1,139 @@
+"""The dashboard SQL on a small DuckDB: exact results, and only portable (ANSI/Trino) syntax."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from decimal import Decimal
+
+import duckdb
+import orjson
+import pytest
+
+from txviz_pipeline.compaction import parse_landing_lines
+from txviz_pipeline.serving.queries import (
+    DATASET_SQL,
+    FLAG_THRESHOLD,
+    LATEST_FLAGGED_LIMIT,
+    PANELS,
+    panel_view,
+    run_panel,
+)
+from txviz_pipeline_tests.compaction.records import landing_record
+from txviz_pipeline_tests.serving.curated import amount_total
+
+RECORDS = [landing_record(i) for i in range(200)]
+
+
+@pytest.fixture
+def con():
+    """An in-memory SPICE: the curated rows (two copies of two of them) -> the dataset."""
+    con = duckdb.connect()
+    table, bad = parse_landing_lines([orjson.dumps(r) for r in RECORDS])
+    assert bad == 0
+    hours = ["2026-11-27-09"] * len(RECORDS)
+    copies, _ = parse_landing_lines([orjson.dumps(RECORDS[5]), orjson.dumps(RECORDS[17])])
+    staged = table.append_column("arrival_hour", [hours])  # noqa: F841
+    late = copies.append_column("arrival_hour", [["2026-11-27-10"] * 2])  # noqa: F841
+    con.execute("CREATE SCHEMA txviz")
+    con.execute("CREATE TABLE txviz.transactions AS SELECT * FROM staged")
+    con.execute("INSERT INTO txviz.transactions SELECT * FROM late")
+    con.execute(f"CREATE TABLE transactions AS {DATASET_SQL}")
+    yield con
+    con.close()
+
+
+def test_dataset_keeps_one_copy_the_earliest(con):
+    assert con.execute("SELECT COUNT(*) FROM txviz.transactions").fetchone()[0] == 202
+    assert con.execute("SELECT COUNT(*) FROM transactions").fetchone()[0] == 200
+    hours = con.execute(
+        "SELECT DISTINCT arrival_hour FROM transactions WHERE row_id IN (5, 17)"
+    ).fetchall()
+    assert hours == [("2026-11-27-09",)]
+
+
+def test_kpis_are_exact(con):
+    kpis = run_panel(con, "kpis").iloc[0]
+    fraud = sum(r["is_fraud"] for r in RECORDS)
+    assert int(kpis.transactions) == 200
+    assert Decimal(str(kpis.amount_total)) == amount_total(RECORDS)
+    assert int(kpis.fraud_count) == fraud
+    assert kpis.fraud_rate == pytest.approx(fraud / 200)
+    assert int(kpis.flagged_count) == sum(r["fraud_score"] >= FLAG_THRESHOLD for r in RECORDS)
+    assert kpis.first_event_time == min(r["event_time"] for r in RECORDS)
+
+
+def test_by_category_sums_to_the_cent(con):
+    frame = run_panel(con, "by_category")
+    got = {row.category: Decimal(str(row.amount_total)) for row in frame.itertuples()}
+    expected: dict[str, Decimal] = {}
+    for r in RECORDS:
+        expected[r["category"]] = expected.get(r["category"], Decimal(0)) + Decimal(
+            str(r["amount"])
+        )
+    assert got == expected
+    assert list(frame.amount_total) == sorted(frame.amount_total, reverse=True)
+    assert frame.transactions.sum() == 200
+
+
+def test_by_hour_and_per_minute(con):
+    by_hour = run_panel(con, "by_hour")
+    counts = Counter(r["hour"] for r in RECORDS)
+    assert dict(zip(by_hour.hour, by_hour.transactions, strict=True)) == counts
+    per_minute = run_panel(con, "per_minute")
+    assert per_minute.transactions.sum() == 200
+    assert list(per_minute.minute) == sorted(per_minute.minute)
+    assert per_minute.minute.iloc[0] == "2019-01-01T00:00"
+
+
+def test_top_merchants_and_latest_flagged(con):
+    top = run_panel(con, "top_merchants")
+    fraud_by_merchant = Counter(r["merchant"] for r in RECORDS if r["is_fraud"])
+    assert dict(zip(top.merchant, top.fraud_count, strict=True)) == fraud_by_merchant
+    latest = run_panel(con, "latest_flagged")
+    flagged = sorted(
+        (r for r in RECORDS if r["fraud_score"] >= FLAG_THRESHOLD),
+        key=lambda r: r["event_time"],
+        reverse=True,
+    )[:LATEST_FLAGGED_LIMIT]
+    assert list(latest.event_time) == [r["event_time"] for r in flagged]
+    assert list(latest.card_last4) == [r["card_last4"] for r in flagged]
+    assert list(latest.fraud_reasons.iloc[0]) == flagged[0]["fraud_reasons"]
+    assert "card_token" not in latest.columns
+
+
+def test_every_panel_runs_on_an_empty_dataset(con):
+    con.execute("DELETE FROM transactions")
+    for name in PANELS:
+        run_panel(con, name)
+    kpis = run_panel(con, "kpis").iloc[0]
+    assert (kpis.transactions, kpis.amount_total, kpis.fraud_count) == (0, 0, 0)
+
+
+# DuckDB-only syntax that Athena (Trino) would reject.
+NON_PORTABLE = [
+    r"::",
+    r"\bILIKE\b",
+    r"\bstrftime\b",
+    r"\bdate_trunc\b",
+    r"\bQUALIFY\b",
+    r"\bEXCLUDE\b",
+    r"\blist_",
+    r"\bstruct_",
+    r"\bstring_agg\b",
+    r"\bGROUP BY ALL\b",
+    r"\bepoch\b",
+]
+
+
+@pytest.mark.parametrize("name", ["dataset", *PANELS])
+def test_sql_avoids_duckdb_only_syntax(name):
+    sql = DATASET_SQL if name == "dataset" else PANELS[name]
+    for pattern in NON_PORTABLE:
+        assert not re.search(pattern, sql, re.IGNORECASE), f"{name} uses {pattern}"
+
+
+def test_unknown_panel_is_a_clear_error(con):
+    with pytest.raises(KeyError, match="unknown panel 'nope'"):
+        run_panel(con, "nope")
+    assert panel_view("kpis") == "panel_kpis"
