@@ -1,0 +1,374 @@
+"""The processor's transformation: validation, the landing record, tokens, features, scoring."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from datetime import UTC, datetime
+
+import processor
+import pytest
+
+from txviz_pipeline import schema
+
+from .builders import BASE_RECORD, TEST_KEY, b64, decode, event, line, numbered, record
+
+NOW = datetime(2024, 6, 1, 12, 0, 0, 123000, tzinfo=UTC)
+KEY = TEST_KEY.encode()
+
+PYTHON_TYPES = {"string": str, "int64": int, "float64": float, "list<string>": list}
+
+
+@pytest.fixture(autouse=True)
+def card_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(processor.CARD_TOKEN_KEY_ENV, TEST_KEY)
+
+
+def run(*records: dict | bytes, **kwargs) -> list[processor.Result]:
+    entries = [
+        {"recordId": f"r{i}", "data": b64(r if isinstance(r, bytes) else line(r))}
+        for i, r in enumerate(records)
+    ]
+    return processor.process_records(entries, KEY, now=NOW, **kwargs)
+
+
+def one(rec: dict | bytes) -> processor.Result:
+    (res,) = run(rec)
+    return res
+
+
+def test_valid_record_becomes_the_landing_record():
+    res = one(BASE_RECORD)
+    assert res.result == "Ok" and res.reason is None
+    out = decode(res.data)
+    assert list(out) == list(schema.LANDING_FIELDS)
+    for name, kind in schema.LANDING_FIELDS.items():
+        assert type(out[name]) is PYTHON_TYPES[kind], name
+    assert out == {
+        "trans_num": "0b242abb623afc578575680df30655b9",
+        "row_id": 0,
+        "event_time": "2019-01-01T00:00:18Z",
+        "unix_time": 1325376018,
+        "category": "misc_net",
+        "amount": 4.97,
+        "merchant": "fraud_Rippin, Kub and Mann",
+        "merch_lat": 36.011293,
+        "merch_long": -82.048315,
+        "card_last4": "2095",
+        "card_token": hmac.new(KEY, b"2703186189652095", hashlib.sha256).hexdigest()[:32],
+        "gender": "F",
+        "city": "Moravian Falls",
+        "state": "NC",
+        "zip": "28654",
+        "lat": 36.0788,
+        "long": -81.1781,
+        "city_pop": 3495,
+        "job": "Psychologist, counselling",
+        "age": 30,
+        "age_band": "25-34",
+        "hour": 0,
+        "distance_km": 78.598,
+        "is_fraud": 0,
+        "fraud_score": 0.4,
+        "fraud_reasons": ["night_hours", "high_risk_category_night", "high_risk_category"],
+        "processed_at": "2024-06-01T12:00:00.123Z",
+    }
+    assert res.partition_keys == {
+        "event_year": "2019",
+        "event_month": "01",
+        "event_day": "01",
+        "event_hour": "00",
+    }
+
+
+def test_no_personal_data_in_the_landing_line():
+    raw = base64.b64decode(one(BASE_RECORD).data).decode()
+    for secret in ("2703186189652095", "Jennifer", "Banks", "561 Perry Cove", "1988-03-09"):
+        assert secret not in raw
+    for name in ("first", "last", "street", "dob", "cc_num", "amt", "trans_date_trans_time"):
+        assert f'"{name}"' not in raw
+
+
+def test_trailing_newline_is_optional_and_compact_json_is_accepted():
+    with_nl = decode(one(line(BASE_RECORD)).data)
+    without = decode(one(line(BASE_RECORD, newline=False)).data)
+    compact = decode(one(json.dumps(BASE_RECORD, separators=(",", ":")).encode()).data)
+    assert with_nl == without == compact
+
+
+def test_card_number_as_integer_is_the_same_card():
+    as_str = decode(one(BASE_RECORD).data)
+    as_int = decode(one(record(cc_num=2703186189652095)).data)
+    assert as_int["card_token"] == as_str["card_token"]
+    assert as_int["card_last4"] == "2095"
+
+
+def test_card_token_depends_on_the_key():
+    entries = [{"recordId": "a", "data": b64(line(BASE_RECORD))}]
+    a = decode(processor.process_records(entries, KEY, now=NOW)[0].data)
+    b = decode(processor.process_records(entries, b"another-key-0123456789", now=NOW)[0].data)
+    assert a["card_token"] != b["card_token"] and len(a["card_token"]) == 32
+
+
+def test_amount_rounds_to_cents_and_short_zip_gets_its_leading_zero():
+    out = decode(one(record(amt=12.345678, zip=1257)).data)
+    assert out["amount"] == 12.35
+    assert out["zip"] == "01257"
+
+
+def test_trans_num_is_lowercased():
+    out = decode(one(record(trans_num="0B242ABB623AFC578575680DF30655B9")).data)
+    assert out["trans_num"] == "0b242abb623afc578575680df30655b9"
+
+
+@pytest.mark.parametrize(
+    ("dob", "age", "band"),
+    [
+        ("2000-01-01", 19, "<25"),
+        ("1994-01-02", 24, "<25"),  # birthday the day after the transaction
+        ("1994-01-01", 25, "25-34"),
+        ("1975-06-01", 43, "35-44"),
+        ("1964-01-01", 55, "55-64"),
+        ("1954-01-01", 65, "65+"),
+    ],
+)
+def test_age_at_event_time(dob: str, age: int, band: str):
+    out = decode(one(record(dob=dob)).data)
+    assert (out["age"], out["age_band"]) == (age, band)
+
+
+def test_distance_is_haversine_km():
+    # New York to London along the great circle: 5,570 km.
+    out = decode(
+        one(record(lat=40.7128, long=-74.0060, merch_lat=51.5074, merch_long=-0.1278)).data
+    )
+    assert out["distance_km"] == pytest.approx(5570, abs=5)
+    assert decode(one(record(merch_lat=36.0788, merch_long=-81.1781)).data)["distance_km"] == 0
+
+
+@pytest.mark.parametrize(
+    ("amt", "category", "time", "score", "reasons"),
+    [
+        (45.0, "food_dining", "12:00:00", 0.0, []),
+        (45.0, "grocery_pos", "12:00:00", 0.05, ["high_risk_category"]),
+        (45.0, "food_dining", "22:00:00", 0.15, ["night_hours"]),
+        (45.0, "food_dining", "04:00:00", 0.0, []),
+        (210.0, "food_dining", "12:00:00", 0.35, ["high_amount_for_category"]),
+        (700.0, "travel", "12:00:00", 0.35, ["amount_over_500"]),
+        (
+            1077.69,
+            "shopping_net",
+            "23:14:00",
+            1.0,
+            [
+                "amount_over_500",
+                "high_amount_for_category",
+                "night_hours",
+                "high_risk_category_night",
+                "high_risk_category",
+            ],
+        ),
+    ],
+)
+def test_fraud_rules(amt, category, time, score, reasons):
+    out = decode(
+        one(record(amt=amt, category=category, trans_date_trans_time=f"2019-03-05 {time}")).data
+    )
+    assert out["fraud_score"] == score
+    assert out["fraud_reasons"] == reasons
+    assert out["hour"] == int(time[:2])
+
+
+def test_is_fraud_passes_through_untouched_by_the_score():
+    out = decode(one(record(is_fraud=1, amt=3.0, category="home")).data)
+    assert out["is_fraud"] == 1 and out["fraud_score"] == 0.15
+
+
+def test_results_keep_input_order_and_exact_aws_shape():
+    recs = [numbered(i) for i in range(5)]
+    res = run(recs[0], b"not json", recs[1], recs[2], b"", recs[3], recs[4])
+    assert [r.record_id for r in res] == [f"r{i}" for i in range(7)]
+    assert [r.result for r in res] == [
+        "Ok",
+        "ProcessingFailed",
+        "Ok",
+        "Ok",
+        "ProcessingFailed",
+        "Ok",
+        "Ok",
+    ]
+    assert set(res[0].to_firehose()) == {"recordId", "result", "data", "metadata"}
+    assert set(res[1].to_firehose()) == {"recordId", "result", "data"}
+    # Firehose writes a failed record's own data to the error prefix.
+    assert base64.b64decode(res[1].data) == b"not json"
+
+
+def test_byte_duplicate_is_dropped_and_its_twin_delivered():
+    dup = line(numbered(1))
+    res = run(dup, numbered(2), dup, dup)
+    assert [r.result for r in res] == ["Ok", "Ok", "Dropped", "Dropped"]
+    assert "r0" in res[2].reason and res[2].reason.startswith("duplicate:")
+    # Same record, different bytes (no newline): not provably the same, so not dropped.
+    res = run(dup, line(numbered(1), newline=False))
+    assert [r.result for r in res] == ["Ok", "Ok"]
+
+
+def test_duplicate_of_a_failed_record_fails_with_the_same_reason():
+    bad = line(record(amt=-1))
+    res = run(bad, bad)
+    assert [r.result for r in res] == ["ProcessingFailed", "ProcessingFailed"]
+    assert res[0].reason == res[1].reason and "negative" in res[0].reason
+
+
+def test_future_transaction_fails():
+    res = one(record(trans_date_trans_time="2024-06-03 12:00:00"))
+    assert res.result == "ProcessingFailed" and "future" in res.reason
+    assert one(record(trans_date_trans_time="2024-06-02 11:00:00")).result == "Ok"
+
+
+def test_reasons_never_echo_personal_values():
+    for rec in (record(cc_num="12345678"), record(dob="1988-13-09"), record(first=123)):
+        res = one(rec)
+        assert res.result == "ProcessingFailed"
+        assert "12345678" not in res.reason and "1988-13-09" not in res.reason
+
+
+def test_missing_key_is_a_loud_configuration_error(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(processor.CARD_TOKEN_KEY_ENV)
+    with pytest.raises(processor.ConfigurationError, match="TXVIZ_CARD_TOKEN_KEY is not set"):
+        processor.handler(event([line(BASE_RECORD)]), None)
+    monkeypatch.setenv(processor.CARD_TOKEN_KEY_ENV, "short")
+    with pytest.raises(processor.ConfigurationError, match="at least 16"):
+        processor.handler(event([line(BASE_RECORD)]), None)
+
+
+@pytest.mark.parametrize(
+    "bad_event",
+    [None, [], "records", {}, {"records": None}, {"records": {"a": 1}}, {"records": "x"}],
+)
+def test_malformed_event_returns_no_records(bad_event):
+    assert processor.handler(bad_event, None) == {"records": []}
+
+
+def test_entries_without_usable_record_id_are_left_out_and_logged(caplog):
+    good = b64(line(BASE_RECORD))
+    entries = [
+        {"recordId": "a", "data": good},
+        {"data": good},
+        {"recordId": 7, "data": good},
+        {"recordId": "", "data": good},
+        "not a record",
+        None,
+        {"recordId": "b", "data": None},
+        {"recordId": "c"},
+        {"recordId": "d", "data": "!!!not base64!!!"},
+    ]
+    with caplog.at_level(logging.INFO, logger="txviz.processor"):
+        out = processor.handler({"records": entries}, None)
+    assert [(r["recordId"], r["result"]) for r in out["records"]] == [
+        ("a", "Ok"),
+        ("b", "ProcessingFailed"),
+        ("c", "ProcessingFailed"),
+        ("d", "ProcessingFailed"),
+    ]
+    assert out["records"][1]["data"] == ""
+    logs = [json.loads(r.getMessage()) for r in caplog.records]
+    summary = logs[-1]
+    assert summary == {
+        "event": "batch_processed",
+        "invocationId": None,
+        "records": 9,
+        "ok": 1,
+        "dropped": 0,
+        "failed": 8,
+        "unreturnable": 5,
+    }
+    reasons = {log["index"]: log["reason"] for log in logs if log["event"] == "record_not_ok"}
+    assert reasons[1].startswith("missing_record_id:")
+    assert reasons[8].startswith("not_base64:")
+    # process_records still reports every entry, so a caller can route the unreturnable ones.
+    res = processor.process_records(entries, KEY, now=NOW)
+    assert len(res) == len(entries) and res[4].record_id is None
+
+
+def test_every_response_record_has_a_logged_reason_unless_ok(caplog):
+    ev = event([line(BASE_RECORD), b"Hello", line(BASE_RECORD)])
+    with caplog.at_level(logging.WARNING, logger="txviz.processor"):
+        out = processor.handler(ev, None)
+    logged = {
+        json.loads(r.getMessage())["recordId"]: json.loads(r.getMessage())["reason"]
+        for r in caplog.records
+    }
+    not_ok = {r["recordId"] for r in out["records"] if r["result"] != "Ok"}
+    assert set(logged) == not_ok == {"record-1", "record-2"}
+    assert logged["record-1"].startswith("invalid_json:")
+
+
+def test_response_budget_fails_the_overflow_and_its_dropped_twins():
+    recs = [line(numbered(i)) for i in range(10)]
+    full = run(*recs, recs[9])
+    budget = sum(processor._entry_size(r) for r in full) - 1
+    fitted = run(*recs, recs[9], response_budget=budget)
+    assert sum(processor._entry_size(r) for r in fitted) <= budget
+    assert [r.result for r in fitted[:9]] == ["Ok"] * 9
+    assert fitted[9].result == "ProcessingFailed" and fitted[9].reason.startswith("response_limit:")
+    assert base64.b64decode(fitted[9].data) == recs[9]
+    # Its byte-twin was Dropped while it was Ok; now it must fail too, or the record is lost.
+    assert full[10].result == "Dropped"
+    assert fitted[10].result == "ProcessingFailed" and fitted[10].reason == fitted[9].reason
+
+
+def _event_of_size(limit: int) -> dict:
+    """Distinct valid records, json.dumps-formatted like the replay, up to ``limit`` bytes."""
+    entries, size, i = [], len('{"invocationId": "x", "records": []}'), 0
+    while True:
+        data = b64(line(numbered(i)))
+        entry = {
+            "recordId": f"{i:020d}",
+            "approximateArrivalTimestamp": 1664029185290,
+            "data": data,
+        }
+        grown = size + len(json.dumps(entry)) + 2
+        if grown > limit:
+            return {"invocationId": "x", "records": entries}
+        entries.append(entry)
+        size, i = grown, i + 1
+
+
+def test_response_stays_under_6_mb_for_a_6_mb_event():
+    # A landing line is longer than the replay's line (token, features, score), so an event at
+    # Lambda's 6 MB request limit cannot come back all Ok: the overflow returns for redelivery.
+    ev = _event_of_size(processor.LAMBDA_PAYLOAD_LIMIT)
+    assert (
+        processor.LAMBDA_PAYLOAD_LIMIT - 2000
+        < len(json.dumps(ev))
+        <= processor.LAMBDA_PAYLOAD_LIMIT
+    )
+    out = processor.handler(ev, None)
+    assert len(json.dumps(out)) <= processor.LAMBDA_PAYLOAD_LIMIT
+    assert [r["recordId"] for r in out["records"]] == [e["recordId"] for e in ev["records"]]
+    results = [r["result"] for r in out["records"]]
+    ok = results.count("Ok")
+    assert 0 < ok < len(results)
+    assert results == ["Ok"] * ok + ["ProcessingFailed"] * (len(results) - ok)
+    failed = processor.process_records(ev["records"], KEY)[ok]
+    assert failed.reason.startswith("response_limit:")
+    assert failed.data == ev["records"][ok]["data"]
+
+
+@pytest.mark.parametrize("buffer_mb", [1, 3])
+def test_firehose_processor_buffer_comes_back_all_ok(buffer_mb: int):
+    # Firehose hands the Lambda at most BufferSizeInMBs (0.2-3 MB, default 1 MB) of record data.
+    ev = _event_of_size(processor.LAMBDA_PAYLOAD_LIMIT)
+    raw, entries = 0, []
+    for entry in ev["records"]:
+        raw += len(base64.b64decode(entry["data"]))
+        if raw > buffer_mb * 1_000_000:
+            break
+        entries.append(entry)
+    out = processor.handler({"records": entries}, None)
+    assert {r["result"] for r in out["records"]} == {"Ok"}
+    assert len(json.dumps(out)) <= processor.LAMBDA_PAYLOAD_LIMIT
