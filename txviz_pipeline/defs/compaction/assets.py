@@ -1,0 +1,42 @@
+"""Hourly Parquet compaction of the landing zone into curated/."""
+
+import dagster as dg
+
+from txviz_pipeline.defs.landing.assets import landing_transactions
+from txviz_pipeline.defs.partitions import landing_hours
+from txviz_pipeline.defs.resources import AwsResource
+
+
+@dg.asset(
+    deps=[landing_transactions],
+    partitions_def=landing_hours,
+    group_name="compaction",
+    kinds={"parquet", "s3"},
+)
+def transactions_parquet(context: dg.AssetExecutionContext, aws: AwsResource):
+    """One deduplicated Parquet file per arrival hour under curated/transactions/."""
+    from txviz_pipeline.compaction.compact import compact_partition
+
+    result = compact_partition(aws.settings(), context.partition_key)
+    return dg.MaterializeResult(
+        metadata={
+            "objects": result.objects,
+            "lines": result.lines,
+            "rows": result.rows_written,
+            "bad_lines": result.bad_lines,
+            "duplicates_removed": result.duplicates_removed,
+            "key": str(result.key),
+        }
+    )
+
+
+process_landing_job = dg.define_asset_job(
+    "process_landing_job",
+    selection=[landing_transactions, transactions_parquet],
+    partitions_def=landing_hours,
+    description="Check an hour of the landing zone and compact it to Parquet.",
+    # The instance runs one run per dagster/partition tag value at a time (the
+    # tag_concurrency_limits in the dagster.yaml that `txviz` writes), so an older run can never
+    # overwrite the Parquet that a newer run of the same hour wrote.
+    tags={"txviz/stage": "landing"},
+)

@@ -1,0 +1,134 @@
+"""CSV -> NDJSON -> Firehose: the replay that feeds the pipeline, launched from the launchpad."""
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from txviz_pipeline.defs.resources import AwsResource
+from txviz_pipeline.settings import REPO_ROOT
+
+sparkov_csv = dg.AssetSpec(
+    "sparkov_csv",
+    description="Card transactions in the Kaggle Sparkov fraudTrain.csv format, under data/.",
+    group_name="ingest",
+    kinds={"csv"},
+)
+
+
+class ConvertConfig(dg.Config):
+    source_csv: str = Field(
+        default="data/sample.csv",
+        description="CSV in the Sparkov format to replay; relative paths are from the repo root.",
+    )
+
+
+class ReplayConfig(dg.Config):
+    rows: int | None = Field(
+        default=None, description="Replay only the first N rows (empty: every row)."
+    )
+    processes: int | None = Field(
+        default=None, description="Worker processes, each with its own client (empty: one a core)."
+    )
+    speed: float | None = Field(
+        default=None,
+        description="Time compression against trans_date_trans_time: 3600 replays an hour of "
+        "transactions a second. Empty or 0: as fast as the stream allows.",
+    )
+    max_records_per_s: int = Field(
+        default=500_000, description="Rate limit in records/s (Firehose Direct PUT quota)."
+    )
+    max_bytes_per_s: int = Field(
+        default=5 * 1024 * 1024, description="Rate limit in bytes/s (5 MiB/s stream quota)."
+    )
+    max_requests_per_s: int = Field(
+        default=2_000, description="Rate limit in PutRecordBatch calls/s (stream quota)."
+    )
+    replay_id: str | None = Field(
+        default=None,
+        description="Name of this replay; re-running with the same name resumes from its "
+        "checkpoint (empty: the Dagster run id).",
+    )
+    resume: bool = Field(default=True, description="Continue from the replay's checkpoint.")
+
+
+def resolve_source(source_csv: str) -> Path:
+    path = Path(source_csv)
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+@dg.asset(deps=[sparkov_csv], group_name="ingest", kinds={"json"})
+def transactions_ndjson(
+    context: dg.AssetExecutionContext, config: ConvertConfig, aws: AwsResource
+) -> dg.Output[dict]:
+    """Sparkov CSV converted to NDJSON batches, schema-checked; bad rows routed to rejects."""
+    from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
+
+    source = resolve_source(config.source_csv)
+    out_dir = aws.settings().ndjson_dir / source.stem
+    result = convert_csv_to_ndjson(source, out_dir)
+    context.log.info(
+        "converted %s: %d rows, %d rejected -> %s", source, result.rows, result.rejected, out_dir
+    )
+    return dg.Output(
+        {"dataset_dir": str(out_dir), "source": str(source), "rows": result.rows},
+        metadata={
+            "source": dg.MetadataValue.path(str(source)),
+            "dataset_dir": dg.MetadataValue.path(str(out_dir)),
+            "rows": result.rows,
+            "rejected": result.rejected,
+            "bytes": result.bytes,
+        },
+    )
+
+
+@dg.asset(group_name="ingest", kinds={"firehose"})
+def firehose_replay(
+    context: dg.AssetExecutionContext,
+    config: ReplayConfig,
+    aws: AwsResource,
+    transactions_ndjson: dict,
+) -> dg.MaterializeResult:
+    """The NDJSON replayed into the Firehose delivery stream with PutRecordBatch."""
+    from txviz_pipeline.ingest.replay import ReplayOptions, replay
+
+    options = ReplayOptions(
+        rows=config.rows,
+        processes=config.processes,
+        speed=config.speed or None,
+        max_records_per_s=config.max_records_per_s,
+        max_bytes_per_s=config.max_bytes_per_s,
+        max_requests_per_s=config.max_requests_per_s,
+        replay_id=config.replay_id or context.run_id,
+        resume=config.resume,
+    )
+
+    def log_progress(p) -> None:
+        eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "?"
+        context.log.info(
+            f"replay {p.rows_done:,}/{p.rows_total:,} rows, {p.records_per_s:,.0f} rec/s, "
+            f"{p.mib_per_s:.2f} MiB/s, retried {p.retried}, failed {p.failed}, ETA {eta}"
+        )
+
+    result = replay(Path(transactions_ndjson["dataset_dir"]), aws.settings(), options, log_progress)
+    return dg.MaterializeResult(
+        metadata={
+            "replay_id": result.replay_id,
+            "rows": result.rows,
+            "bytes": result.bytes,
+            "batches": result.batches,
+            "retried": result.retried,
+            "failed": result.failed,
+            "records_per_s": round(result.records_per_s, 1),
+            "mib_per_s": round(result.mib_per_s, 3),
+            "duration_s": round(result.duration_s, 3),
+            "resumed_from_row": result.resumed_from_row or 0,
+        }
+    )
+
+
+replay_transactions_job = dg.define_asset_job(
+    "replay_transactions_job",
+    selection=[transactions_ndjson, firehose_replay],
+    description="Convert a Sparkov CSV and replay it into Firehose.",
+)

@@ -1,0 +1,59 @@
+"""SPICE and the dashboards: QuickSight on AWS, DuckDB and the local dashboard when embedded."""
+
+import dagster as dg
+
+from txviz_pipeline.defs.compaction.assets import transactions_parquet
+from txviz_pipeline.defs.resources import AwsResource
+from txviz_pipeline.settings import QUICKSIGHT_DATASET_ID
+
+
+@dg.asset(deps=[transactions_parquet], group_name="serving", kinds={"duckdb", "quicksight"})
+def spice_dataset(context: dg.AssetExecutionContext, aws: AwsResource) -> dg.MaterializeResult:
+    """The dashboards' SPICE dataset, refreshed from the curated Parquet."""
+    settings = aws.settings()
+    if settings.embedded:
+        from txviz_pipeline.serving.spice import refresh_local_spice
+
+        local = refresh_local_spice(settings)
+        return dg.MaterializeResult(
+            metadata={
+                "engine": "duckdb (local SPICE)",
+                "rows": local.rows,
+                "fraud_rows": local.fraud_rows,
+                "amount_total": float(local.amount_total),
+                "files": local.files,
+                "path": dg.MetadataValue.path(str(local.path)),
+                "duration_s": round(local.duration_s, 3),
+            }
+        )
+    from txviz_pipeline.serving.quicksight import refresh_spice_dataset
+
+    account_id = aws.client("sts").get_caller_identity()["Account"]
+    result = refresh_spice_dataset(aws.client("quicksight"), account_id, QUICKSIGHT_DATASET_ID)
+    context.log.info("QuickSight ingestion %s: %s", result.ingestion_id, result.status)
+    return dg.MaterializeResult(
+        metadata={
+            "engine": "quicksight",
+            "ingestion_id": result.ingestion_id,
+            "status": result.status,
+            "rows": result.rows_ingested or 0,
+            "rows_dropped": result.rows_dropped or 0,
+            "duration_s": round(result.duration_s, 3),
+        }
+    )
+
+
+live_dashboard = dg.AssetSpec(
+    "live_dashboard",
+    deps=[spice_dataset],
+    description="Spending and fraud dashboard: QuickSight on AWS, `txviz dashboard` locally.",
+    group_name="serving",
+    kinds={"streamlit"},
+)
+
+refresh_spice_job = dg.define_asset_job(
+    "refresh_spice_job",
+    selection=[spice_dataset],
+    description="Refresh the SPICE dataset from the curated Parquet.",
+    tags={"txviz/stage": "spice"},
+)

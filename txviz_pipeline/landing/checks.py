@@ -1,0 +1,134 @@
+"""What landed in one hourly partition, and the facts the landing checks judge.
+
+Reads every delivered object (``landing/<hour>/``) and every processing-failed object
+(``errors/processing-failed/<hour>/``) of the partition once and reports counts; the Dagster
+checks turn the report into pass/fail with a severity.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+
+from txviz_pipeline.schema import LANDING_FIELDS
+from txviz_pipeline.settings import LANDING_PREFIX, PROCESSING_FAILED_PREFIX
+
+MAX_EXAMPLES = 5
+DEFAULT_MAX_BAD_RECORD_RATE = 0.05
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "int64": (int,),
+    "float64": (int, float),
+    "list<string>": (list,),
+}
+
+
+def record_problem(record: object) -> str | None:
+    """Why ``record`` does not conform to the landing schema, or None if it does."""
+    if not isinstance(record, dict):
+        return f"not a JSON object but {type(record).__name__}"
+    missing = [name for name in LANDING_FIELDS if name not in record]
+    if missing:
+        return f"missing fields: {', '.join(missing)}"
+    extra = [name for name in record if name not in LANDING_FIELDS]
+    if extra:
+        return f"unexpected fields: {', '.join(extra)}"
+    for name, type_name in LANDING_FIELDS.items():
+        value = record[name]
+        # bool is an int subclass in Python; in the landing schema it is never a number.
+        if isinstance(value, bool) or not isinstance(value, _JSON_TYPES[type_name]):
+            return f"{name} should be {type_name}, got {type(value).__name__}"
+        if type_name == "list<string>" and not all(isinstance(v, str) for v in value):
+            return f"{name} should hold strings only"
+    return None
+
+
+@dataclass
+class PartitionReport:
+    partition: str
+    objects: int = 0
+    error_objects: int = 0
+    lines: int = 0
+    records: int = 0  # lines that parse and conform
+    unparseable: int = 0
+    nonconforming: int = 0
+    duplicates: int = 0  # extra copies of a trans_num already seen in the partition
+    processing_failed: int = 0
+    failure_reasons: Counter = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+    newest_object_at: datetime | None = None
+    trans_nums: set[str] = field(default_factory=set, repr=False)
+
+    @property
+    def bad_records(self) -> int:
+        return self.unparseable + self.nonconforming + self.processing_failed
+
+    @property
+    def bad_record_rate(self) -> float:
+        total = self.records + self.bad_records
+        return self.bad_records / total if total else 0.0
+
+    def example(self, text: str) -> None:
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(text)
+
+
+def iter_objects(s3, bucket: str, prefix: str):
+    """(key, last_modified, body bytes) of every object under ``prefix``, markers skipped."""
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            if obj["Key"].endswith("/"):
+                continue
+            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            yield obj["Key"], obj["LastModified"], body
+
+
+def read_partition(s3, bucket: str, partition: str) -> PartitionReport:
+    """Read and tally one hourly partition of the landing zone."""
+    report = PartitionReport(partition=partition)
+    for key, modified, body in iter_objects(s3, bucket, f"{LANDING_PREFIX}{partition}/"):
+        report.objects += 1
+        _track_newest(report, modified)
+        for line_no, line in enumerate(body.splitlines(), start=1):
+            if not line.strip():
+                continue
+            report.lines += 1
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                report.unparseable += 1
+                report.example(f"{key}:{line_no}: does not parse: {exc}")
+                continue
+            problem = record_problem(record)
+            if problem:
+                report.nonconforming += 1
+                report.example(f"{key}:{line_no}: {problem}")
+                continue
+            report.records += 1
+            if record["trans_num"] in report.trans_nums:
+                report.duplicates += 1
+            else:
+                report.trans_nums.add(record["trans_num"])
+    for _key, modified, body in iter_objects(s3, bucket, f"{PROCESSING_FAILED_PREFIX}{partition}/"):
+        report.error_objects += 1
+        _track_newest(report, modified)
+        for line in body.splitlines():
+            if not line.strip():
+                continue
+            report.processing_failed += 1
+            try:
+                reason = str(orjson.loads(line).get("errorMessage", "no reason given"))
+            except (orjson.JSONDecodeError, AttributeError):
+                reason = "unreadable error record"
+            report.failure_reasons[reason.split(":")[0][:80]] += 1
+    return report
+
+
+def _track_newest(report: PartitionReport, modified: datetime) -> None:
+    if report.newest_object_at is None or modified > report.newest_object_at:
+        report.newest_object_at = modified

@@ -1,0 +1,110 @@
+"""Starting and stopping the local servers txviz runs (moto, Dagster, the dashboard).
+
+Every server starts in its own session, so it and all its children form one process group
+that is stopped as a unit, and only that group is signalled.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from txviz_pipeline.settings import LOCALHOST
+
+
+def _reset_sigint() -> None:
+    # A process started from a background shell inherits SIGINT as ignored, and `dagster dev`
+    # then ignores SIGTERM too (it forwards it as SIGINT): restore the default before exec.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_group(
+    argv: Sequence[str], *, env: dict[str, str], log_path: Path, cwd: Path | None = None
+) -> subprocess.Popen:
+    """Start ``argv`` as the leader of a new process group, output appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            list(argv),
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_reset_sigint,
+        )
+
+
+def stop_group(pid: int, timeout: float = 15.0) -> bool:
+    """SIGTERM the process group led by ``pid``, SIGKILL it after ``timeout``. True if stopped."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return True
+        _reap(pid)
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    _reap(pid)
+    return True
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def port_in_use(port: int, host: str = LOCALHOST) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def free_port(host: str = LOCALHOST) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(
+    url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None, log_path=None
+) -> None:
+    """Wait until ``url`` answers; fail early, quoting the log, if ``proc`` dies first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError as exc:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(
+                    f"{proc.args[0]} exited with {proc.returncode} before {url} answered"
+                    f"{_log_tail(log_path)}"
+                ) from exc
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer in {timeout:.0f}s{_log_tail(log_path)}")
+            time.sleep(0.25)
+
+
+def _log_tail(log_path, lines: int = 20) -> str:
+    if not log_path or not Path(log_path).exists():
+        return ""
+    tail = Path(log_path).read_text(errors="replace").splitlines()[-lines:]
+    return f"; last lines of {log_path}:\n" + "\n".join(tail)

@@ -1,0 +1,83 @@
+"""The code location loads, and holds exactly the assets, checks, jobs, sensors and schedules
+the pipeline documents."""
+
+import dagster as dg
+import pytest
+
+from txviz_pipeline.definitions import defs as load_defs
+from txviz_pipeline.defs.landing.assets import landing_transactions
+from txviz_pipeline.settings import PARTITION_FMT
+
+
+@pytest.fixture(scope="module")
+def repo():
+    return load_defs().get_repository_def()
+
+
+def test_assets_form_one_lineage(repo):
+    graph = repo.asset_graph
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {
+        "sparkov_csv",
+        "transactions_ndjson",
+        "firehose_replay",
+        "landing_transactions",
+        "transactions_parquet",
+        "spice_dataset",
+        "live_dashboard",
+    }
+    chain = [
+        "sparkov_csv",
+        "transactions_ndjson",
+        "firehose_replay",
+        "landing_transactions",
+        "transactions_parquet",
+        "spice_dataset",
+        "live_dashboard",
+    ]
+    for upstream, downstream in zip(chain, chain[1:], strict=False):
+        parents = graph.get(dg.AssetKey(downstream)).parent_keys
+        assert dg.AssetKey(upstream) in parents, f"{upstream} -> {downstream}"
+
+
+def test_landing_checks(repo):
+    checks = {(k.asset_key.to_user_string(), k.name) for k in repo.asset_graph.asset_check_keys}
+    assert checks == {
+        ("landing_transactions", "landing_records_parse"),
+        ("landing_transactions", "landing_schema_conforms"),
+        ("landing_transactions", "no_duplicate_trans_num"),
+        ("landing_transactions", "bad_record_rate_below_threshold"),
+    }
+    specs = {s.name: s for s in landing_transactions.check_specs}
+    assert specs["landing_records_parse"].blocking
+    assert specs["landing_schema_conforms"].blocking
+
+
+def test_jobs_sensors_schedules(repo):
+    jobs = {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")}
+    assert jobs == {"replay_transactions_job", "process_landing_job", "refresh_spice_job"}
+    sensors = {s.name: s for s in repo.sensor_defs}
+    assert set(sensors) == {"landing_objects_sensor", "compaction_sensor"}
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
+    schedules = {s.name: s for s in repo.schedule_defs}
+    assert set(schedules) == {"quarter_hourly_spice_schedule"}
+    assert schedules["quarter_hourly_spice_schedule"].job_name == "refresh_spice_job"
+
+
+def test_landing_partitions_match_firehose_prefixes(repo):
+    partitions = repo.asset_graph.get(dg.AssetKey("landing_transactions")).partitions_def
+    assert isinstance(partitions, dg.TimeWindowPartitionsDefinition)
+    assert partitions.fmt == PARTITION_FMT == "%Y/%m/%d/%H"
+    assert partitions.get_last_partition_key().count("/") == 3
+
+
+def test_replay_config_is_described_in_the_launchpad(repo):
+    job = repo.get_job("replay_transactions_job")
+    ops_config = job.run_config_schema.config_type.fields["ops"].config_type.fields
+    replay_fields = ops_config["firehose_replay"].config_type.fields["config"].config_type.fields
+    for name in ("rows", "processes", "speed", "max_records_per_s", "replay_id"):
+        assert replay_fields[name].description, name
+    convert_fields = (
+        ops_config["transactions_ndjson"].config_type.fields["config"].config_type.fields
+    )
+    assert convert_fields["source_csv"].description

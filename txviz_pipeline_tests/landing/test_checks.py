@@ -1,0 +1,59 @@
+import orjson
+import pytest
+
+from txviz_pipeline import aws
+from txviz_pipeline.landing.checks import read_partition, record_problem
+from txviz_pipeline.schema import LANDING_FIELDS
+
+HOUR = "2026/11/27/09"
+
+
+def landing_record(trans_num: str = "a" * 32, **overrides) -> dict:
+    samples = {"string": "x", "int64": 1, "float64": 1.5, "list<string>": ["night_hours"]}
+    record = {name: samples[kind] for name, kind in LANDING_FIELDS.items()}
+    record["trans_num"] = trans_num
+    record.update(overrides)
+    return record
+
+
+def test_record_problem_names_what_is_wrong():
+    assert record_problem(landing_record()) is None
+    assert "missing fields: amount" in record_problem(
+        {k: v for k, v in landing_record().items() if k != "amount"}
+    )
+    assert "unexpected fields: cc_num" in record_problem(landing_record(cc_num="4111"))
+    assert "amount should be float64" in record_problem(landing_record(amount="12.00"))
+    assert "is_fraud should be int64" in record_problem(landing_record(is_fraud=True))
+    assert "not a JSON object" in record_problem([1, 2])
+
+
+@pytest.mark.integration
+def test_read_partition_tallies_every_line(moto_settings):
+    s3 = aws.client("s3", moto_settings)
+    bucket = moto_settings.bucket
+    s3.create_bucket(Bucket=bucket)
+    lines = [
+        orjson.dumps(landing_record("a" * 32)),
+        orjson.dumps(landing_record("b" * 32)),
+        orjson.dumps(landing_record("a" * 32)),  # an at-least-once duplicate
+        b'{"not json',
+        orjson.dumps(landing_record("c" * 32, amount="oops")),
+    ]
+    s3.put_object(Bucket=bucket, Key=f"landing/{HOUR}/", Body=b"")
+    s3.put_object(Bucket=bucket, Key=f"landing/{HOUR}/obj-1", Body=b"\n".join(lines[:3]) + b"\n")
+    s3.put_object(Bucket=bucket, Key=f"landing/{HOUR}/obj-2", Body=b"\n".join(lines[3:]) + b"\n")
+    failed = [{"errorCode": "Lambda.ProcessingFailedStatus", "errorMessage": "unknown category: x"}]
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"errors/processing-failed/{HOUR}/err-1",
+        Body=b"\n".join(orjson.dumps(f) for f in failed * 2) + b"\n",
+    )
+    report = read_partition(s3, bucket, HOUR)
+    assert (report.objects, report.error_objects) == (2, 1)
+    assert report.lines == 5
+    assert report.records == 3
+    assert report.duplicates == 1
+    assert (report.unparseable, report.nonconforming, report.processing_failed) == (1, 1, 2)
+    assert report.failure_reasons == {"unknown category": 2}
+    assert report.bad_record_rate == pytest.approx(4 / 7)
+    assert any("does not parse" in e for e in report.examples)
