@@ -6,6 +6,7 @@ that is stopped as a unit, and only that group is signalled.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -56,19 +57,15 @@ def stop_group(pid: int, timeout: float = 15.0) -> bool:
             return True
         _reap(pid)
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     _reap(pid)
     return True
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def port_in_use(port: int, host: str = LOCALHOST) -> bool:
@@ -99,7 +96,9 @@ def wait_for_http(
                     f"{_log_tail(log_path)}"
                 ) from exc
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not answer in {timeout:.0f}s{_log_tail(log_path)}")
+                raise TimeoutError(
+                    f"{url} did not answer in {timeout:.0f}s{_log_tail(log_path)}"
+                ) from exc
             time.sleep(0.25)
 
 
