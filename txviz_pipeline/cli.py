@@ -15,6 +15,7 @@ from txviz_pipeline.settings import (
     DEFAULT_MOTO_PORT,
     LOCALHOST,
     Settings,
+    embedded_env,
 )
 
 log = logging.getLogger("txviz")
@@ -99,7 +100,7 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
-def _embedded_settings(port: int | None = None) -> Settings:
+def _embedded_settings() -> Settings:
     """Settings for commands that talk to AWS: the running embedded stack unless AWS is set."""
     settings = Settings.from_env()
     if settings.endpoint_url or os.environ.get("TXVIZ_MODE") == "aws":
@@ -112,7 +113,7 @@ def _embedded_settings(port: int | None = None) -> Settings:
             "the embedded stack is not running: start it with `txviz stack up` "
             "(or set TXVIZ_MODE=aws to use real AWS)"
         )
-    os.environ.update(state.env)
+    os.environ.update(embedded_env(state.port, settings.home))
     return Settings.from_env()
 
 
@@ -138,7 +139,16 @@ def cmd_stack_down(args) -> int:
 def cmd_stack_status(args) -> int:
     from txviz_pipeline.stack import control
 
-    print(control.status(Settings.from_env().home).describe())
+    state = control.status(Settings.from_env().home)
+    if not state.running:
+        print(f"embedded AWS is not running (home {state.home})")
+        return 1
+    print(
+        f"embedded AWS running at {state.endpoint_url} (pid {state.pid}, since {state.started_at})"
+    )
+    print(f"  landing objects: {state.landing_objects}, error objects: {state.error_objects}")
+    for stream, counts in (state.processor_stats or {}).items():
+        print(f"  processor {stream}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     return 0
 
 

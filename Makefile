@@ -1,0 +1,22 @@
+# The two commands a new user needs; each sets up what it needs first.
+.PHONY: demo test test-fast bench lint
+
+demo:  ## set up, then run the whole pipeline on the embedded stack (Ctrl-C stops it)
+	./scripts/bootstrap.sh
+	.venv/bin/txviz demo
+
+test:  ## set up (incl. chromium), then run every test, end-to-end ones included
+	./scripts/bootstrap.sh --browser
+	.venv/bin/pytest
+
+test-fast:  ## unit and integration tests only
+	.venv/bin/pytest -m "not e2e"
+
+bench:  ## the benchmarks in bench/ (numbers for the README)
+	.venv/bin/python bench/bench_convert.py
+	.venv/bin/python bench/bench_replay.py
+	.venv/bin/python bench/bench_processor.py
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/cfn-lint infra/template.yaml
