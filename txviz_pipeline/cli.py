@@ -24,6 +24,7 @@ log = logging.getLogger("txviz")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
@@ -143,9 +144,8 @@ def cmd_stack_status(args) -> int:
     if not state.running:
         print(f"embedded AWS is not running (home {state.home})")
         return 1
-    print(
-        f"embedded AWS running at {state.endpoint_url} (pid {state.pid}, since {state.started_at})"
-    )
+    print(f"embedded AWS running at {state.endpoint_url} (pid {state.pid})")
+    print(f"  started at {state.started_at}")
     print(f"  landing objects: {state.landing_objects}, error objects: {state.error_objects}")
     for stream, counts in (state.processor_stats or {}).items():
         print(f"  processor {stream}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
