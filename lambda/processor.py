@@ -320,16 +320,30 @@ def process_records(
                 data = base64.b64encode(landing).decode("ascii")
                 result = Result(record_id, OK, data, None, keys)
         except RecordError as err:
-            result = Result(record_id, PROCESSING_FAILED, original, str(err))
+            failed = original if line is not None else _failed_data(raw)
+            result = Result(record_id, PROCESSING_FAILED, failed, str(err))
         except Exception as err:  # noqa: BLE001 - one bad record must never fail the batch
             reason = f"internal_error: {type(err).__name__}"
-            result = Result(record_id, PROCESSING_FAILED, original, reason)
+            failed = original if line is not None else _failed_data(raw)
+            result = Result(record_id, PROCESSING_FAILED, failed, reason)
         if line is not None and twin is None:
             first_index[line] = len(results)
         results.append(result)
-        originals.append(original)
+        originals.append(original if result.result == OK else result.data)
         twins.append(twin)
     return _fit_response(results, originals, twins, response_budget)
+
+
+def _failed_data(raw: Any) -> str:
+    """Data for a record that never decoded: its own base64, or its text re-encoded as base64."""
+    if not isinstance(raw, str):
+        return ""
+    try:
+        base64.b64decode(raw, validate=True)
+        return raw
+    except (binascii.Error, ValueError):
+        # Firehose always sends base64; other callers still get a response Firehose can read.
+        return base64.b64encode(raw.encode("utf-8", "surrogatepass")).decode("ascii")
 
 
 def _twin_result(record_id: str, original: str, twin: Result) -> Result:
@@ -573,11 +587,13 @@ def _card(value: Any) -> str:
         digits = str(value) if value > 0 else ""
     elif isinstance(value, str):
         digits = value
+    elif type(value) is float:
+        raise RecordError("bad_type", "cc_num is a float; card numbers must be exact digits")
     else:
         raise RecordError(
             "bad_type", f"cc_num is a {_json_type(value)}, expected a string of digits"
         )
-    if type(value) is float or not _CARD_RE.fullmatch(digits):
+    if not _CARD_RE.fullmatch(digits):
         raise RecordError("bad_value", f"cc_num must be 11-19 digits (got {len(digits)} chars)")
     return digits
 
