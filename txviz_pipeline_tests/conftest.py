@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from txviz_pipeline.settings import LOCALHOST, Settings, embedded_env
+from txviz_pipeline.stack.control import StackInfo
 
 
 def free_port() -> int:
@@ -79,3 +80,20 @@ def moto_settings(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     req = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
     urllib.request.urlopen(req, timeout=10).close()
     return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+    """The txviz embedded stack (moto server + processor hook, provisioned) for the session.
+
+    Runs the repo's lambda/processor.py on a free port with its own home; always stopped at the
+    end. Tests that need an empty landing zone empty the bucket themselves.
+    """
+    from txviz_pipeline.stack import control
+
+    home = tmp_path_factory.mktemp("embedded-stack-home")
+    info = control.up(port=free_port(), home=home)
+    try:
+        yield info
+    finally:
+        control.down(home)

@@ -236,7 +236,13 @@ def load_processor(path: Path) -> ModuleType:
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot load a Python module from {path}")
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        # dataclasses and pickling look the module up by name while it executes.
+        sys.modules[spec.name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[spec.name]
+            raise
         if not callable(getattr(module, "handler", None)):
             raise ImportError(f"{path} has no handler(event, context)")
         _loaded[path] = (mtime, module)

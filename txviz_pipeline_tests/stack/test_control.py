@@ -1,0 +1,118 @@
+"""Starting and stopping the embedded stack: idempotence, port clashes, failures, stale state."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from txviz_pipeline.settings import LOCALHOST
+from txviz_pipeline.stack import control
+from txviz_pipeline.stack.control import StackError
+from txviz_pipeline_tests.conftest import free_port
+
+
+def process_exists(pid: int) -> bool:
+    """True while ``pid`` runs (zombies count as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.integration
+def test_up_is_idempotent_and_down_stops_the_process(tmp_path: Path):
+    home = tmp_path / "home"
+    first = control.up(port=free_port(), home=home)
+    try:
+        assert process_exists(first.pid)
+        assert first.resources["created"]  # a fresh moto has nothing yet
+        second = control.up(home=home)
+        assert (second.pid, second.port) == (first.pid, first.port)
+        assert second.resources["created"] == []
+        assert second.env["AWS_ENDPOINT_URL"] == first.endpoint_url
+        assert control.status(home).running
+    finally:
+        stopped = control.down(home)
+    assert stopped is True
+    assert not process_exists(first.pid)
+    assert not (home / "stack" / "stack.json").exists()
+    assert control.down(home) is False
+    st = control.status(home)
+    assert not st.running and st.pid is None
+    # The port is free again: the server closed its socket.
+    assert not control._port_in_use(first.port)
+
+
+@pytest.mark.integration
+def test_port_clash_fails_fast_naming_the_port_and_the_way_out(tmp_path: Path):
+    with socket.socket() as other:
+        other.bind((LOCALHOST, 0))
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(StackError) as err:
+            control.up(port=port, home=tmp_path)
+    message = str(err.value)
+    assert str(port) in message and "--port" in message and control.PORT_ENV in message
+    assert not (tmp_path / "stack" / "stack.json").exists()
+
+
+def test_port_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(control.PORT_ENV, "6123")
+    assert control.default_port() == 6123
+    monkeypatch.setenv(control.PORT_ENV, "sixty")
+    with pytest.raises(StackError, match="sixty"):
+        control.default_port()
+    monkeypatch.delenv(control.PORT_ENV)
+    assert control.default_port() == 5055
+
+
+@pytest.mark.integration
+def test_server_dying_on_start_reports_its_log(tmp_path: Path):
+    # A moto that cannot be imported makes the server exit right after starting.
+    broken = tmp_path / "broken"
+    (broken / "moto").mkdir(parents=True)
+    (broken / "moto" / "__init__.py").write_text("raise ImportError('moto is broken here')\n")
+    home = tmp_path / "home"
+    with pytest.raises(StackError) as err:
+        control.up(port=free_port(), home=home, server_env={"PYTHONPATH": str(broken)})
+    assert "exited" in str(err.value)
+    assert "moto is broken here" in str(err.value)
+    assert not (home / "stack" / "stack.json").exists()
+
+
+def test_stale_state_is_cleaned_up(tmp_path: Path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (tmp_path / "stack").mkdir()
+    state = {"pid": gone.pid, "pgid": gone.pid, "port": 1, "started_at": "x"}
+    (tmp_path / "stack" / "stack.json").write_text(json.dumps(state))
+    assert not control.status(tmp_path).running
+    assert control.down(tmp_path) is False
+    assert not (tmp_path / "stack" / "stack.json").exists()
+
+
+def test_a_foreign_process_in_stack_json_is_never_signalled(tmp_path: Path):
+    # pid reuse: stack.json names a live process that is not our server (this test itself).
+    (tmp_path / "stack").mkdir()
+    state = {"pid": os.getpid(), "pgid": os.getpgid(0), "port": 1, "started_at": "x"}
+    (tmp_path / "stack" / "stack.json").write_text(json.dumps(state))
+    assert control.down(tmp_path) is False
+    assert not (tmp_path / "stack" / "stack.json").exists()
+
+
+def test_card_token_key_is_generated_once_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.delenv(control.CARD_TOKEN_ENV, raising=False)
+    key = control.card_token_key(tmp_path)
+    assert len(key) == 64 and control.card_token_key(tmp_path) == key
+    assert (tmp_path / "stack" / "card-token.key").stat().st_mode & 0o077 == 0
+    monkeypatch.setenv(control.CARD_TOKEN_ENV, "from-the-environment-0123")
+    assert control.card_token_key(tmp_path) == "from-the-environment-0123"
