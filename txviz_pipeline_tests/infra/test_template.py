@@ -1,0 +1,230 @@
+"""infra/template.yaml agrees with settings.py and schema.py, and passes cfn-lint.
+
+The template is parsed with cfn-lint's own decoder, which understands !Ref/!Sub/!GetAtt.
+Nothing here deploys anything (moto skips Firehose, Glue and QuickSight in CloudFormation).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import cfnlint.api
+import pytest
+from cfnlint.decode import decode_str
+
+from txviz_pipeline import schema, settings
+from txviz_pipeline.serving import queries
+
+TEMPLATE_PATH = settings.REPO_ROOT / "infra" / "template.yaml"
+GLUE_TYPES = {"string": "string", "int64": "bigint", "float64": "double"}
+GLUE_TYPES["list<string>"] = "array<string>"
+QUICKSIGHT_TYPES = {"string": "STRING", "int64": "INTEGER", "float64": "DECIMAL"}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    parsed, errors = decode_str(TEMPLATE_PATH.read_text())
+    assert not errors, errors
+    return parsed
+
+
+def props(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    return template["Resources"][logical_id]["Properties"]
+
+
+def resolve(template: dict[str, Any], value: Any) -> Any:
+    """Evaluate Ref/Sub with parameter defaults; a resource Ref becomes its physical name."""
+    names = {
+        "TransactionsBucket": "BucketName",
+        "DeliveryStream": "DeliveryStreamName",
+        "GlueDatabase": None,
+    }
+
+    def ref(name: str) -> str:
+        if name in template["Parameters"]:
+            return str(template["Parameters"][name]["Default"])
+        if name == "GlueDatabase":
+            return props(template, name)["DatabaseInput"]["Name"]
+        if names.get(name):
+            return ref(names[name])
+        return f"<{name}>"
+
+    if isinstance(value, dict) and "Ref" in value:
+        return ref(value["Ref"])
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        text = value["Fn::Sub"]
+        text = re.sub(r"\$\{(?!!)([^}]+)\}", lambda m: ref(m.group(1)), text)
+        return text.replace("${!", "${")
+    return value
+
+
+def test_settings_agree_with_infra(template):
+    bucket = props(template, "TransactionsBucket")
+    stream = props(template, "DeliveryStream")
+    s3 = stream["ExtendedS3DestinationConfiguration"]
+    table = props(template, "TransactionsTable")
+
+    assert resolve(template, bucket["BucketName"]) == settings.BUCKET
+    assert resolve(template, stream["DeliveryStreamName"]) == settings.DELIVERY_STREAM
+    assert props(template, "ProcessorFunction")["FunctionName"] == settings.PROCESSOR_FUNCTION
+    assert s3["Prefix"] == settings.LANDING_PREFIX
+    assert s3["ErrorOutputPrefix"] == settings.ERROR_PREFIX_TEMPLATE
+    assert props(template, "AlertsTopic")["TopicName"] == settings.ALERTS_TOPIC
+    assert props(template, "GlueDatabase")["DatabaseInput"]["Name"] == settings.GLUE_DATABASE
+    assert resolve(template, table["DatabaseName"]) == settings.GLUE_DATABASE
+    assert table["TableInput"]["Name"] == settings.GLUE_TABLE
+    location = resolve(template, table["TableInput"]["StorageDescriptor"]["Location"])
+    assert location == f"s3://{settings.BUCKET}/{settings.CURATED_PREFIX}"
+    assert props(template, "QuickSightDataSet")["DataSetId"] == settings.QUICKSIGHT_DATASET_ID
+    schedule = props(template, "QuickSightRefreshSchedule")
+    assert schedule["DataSetId"] == settings.QUICKSIGHT_DATASET_ID
+    assert template["Outputs"]["QuickSightDataSetId"]["Value"] == settings.QUICKSIGHT_DATASET_ID
+    log_group = props(template, "ProcessorLogGroup")["LogGroupName"]
+    assert log_group == f"/aws/lambda/{settings.PROCESSOR_FUNCTION}"
+
+
+def test_lifecycle_expires_landing_and_errors(template):
+    rules = props(template, "TransactionsBucket")["LifecycleConfiguration"]["Rules"]
+    expiring = {r.get("Prefix") for r in rules if "ExpirationInDays" in r}
+    assert settings.LANDING_PREFIX in expiring
+    assert settings.PROCESSING_FAILED_PREFIX.split("/")[0] + "/" in expiring
+    assert settings.ERROR_PREFIX_TEMPLATE.startswith("errors/")
+
+
+def test_bucket_is_private_and_encrypted(template):
+    bucket = props(template, "TransactionsBucket")
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    [rule] = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+
+
+def test_glue_columns_match_landing_fields(template):
+    table = props(template, "TransactionsTable")["TableInput"]
+    columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+    assert columns == [(name, GLUE_TYPES[kind]) for name, kind in schema.LANDING_FIELDS.items()]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["arrival_hour"]
+
+
+def test_partition_projection_matches_compaction_layout(template):
+    parameters = props(template, "TransactionsTable")["TableInput"]["Parameters"]
+    assert parameters["projection.enabled"] == "true"
+    assert parameters["projection.arrival_hour.type"] == "date"
+    # Java date format for the compactor's %Y-%m-%d-%H folders (arrival_hour=2026-11-27-09).
+    assert parameters["projection.arrival_hour.format"] == "yyyy-MM-dd-HH"
+    assert parameters["projection.arrival_hour.interval.unit"] == "HOURS"
+    assert resolve(template, parameters["storage.location.template"]) == (
+        f"s3://{settings.BUCKET}/{settings.CURATED_PREFIX}arrival_hour=${{arrival_hour}}/"
+    )
+    start = template["Parameters"]["ProjectionStartHour"]["Default"]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}-\d{2}", start)
+
+
+def test_firehose_delivers_plain_ndjson_through_the_processor(template):
+    stream = props(template, "DeliveryStream")
+    s3 = stream["ExtendedS3DestinationConfiguration"]
+    assert stream["DeliveryStreamType"] == "DirectPut"
+    assert s3["CompressionFormat"] == "UNCOMPRESSED"
+    assert resolve(template, s3["BufferingHints"]["SizeInMBs"]) == "1"
+    assert resolve(template, s3["BufferingHints"]["IntervalInSeconds"]) == "60"
+    assert s3["CloudWatchLoggingOptions"]["Enabled"] is True
+    [processor] = s3["ProcessingConfiguration"]["Processors"]
+    assert processor["Type"] == "Lambda"
+    params = {p["ParameterName"]: p["ParameterValue"] for p in processor["Parameters"]}
+    assert params["LambdaArn"] == {"Fn::GetAtt": ["ProcessorFunction", "Arn"]}
+    assert set(params) == {
+        "LambdaArn",
+        "NumberOfRetries",
+        "BufferSizeInMBs",
+        "BufferIntervalInSeconds",
+    }
+    assert all("Ref" in params[p] for p in params if p != "LambdaArn")
+
+
+def test_processor_lambda_takes_its_key_from_secrets_manager(template):
+    function = props(template, "ProcessorFunction")
+    assert function["Runtime"] == "python3.12"
+    assert function["Handler"] == "processor.handler"
+    assert set(function["Code"]) == {"S3Bucket", "S3Key"}
+    assert all("Ref" in v for v in function["Code"].values())
+    key = function["Environment"]["Variables"]["TXVIZ_CARD_TOKEN_KEY"]
+    assert isinstance(key, dict), "the card-token key must never be a literal"
+    assert key["Fn::Sub"].startswith("{{resolve:secretsmanager:${CardTokenKeySecretId}")
+
+
+def statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    return [s for p in props(template, role)["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def test_roles_grant_no_wildcard_actions_and_firehose_writes_only_its_prefixes(template):
+    for role in ("ProcessorRole", "DeliveryRole", "QuickSightAthenaRole"):
+        for statement in statements(template, role):
+            actions = statement["Action"]
+            actions = [actions] if isinstance(actions, str) else actions
+            assert not any(a == "*" or a.endswith(":*") for a in actions), (role, actions)
+    object_resources = [
+        resolve(template, r)
+        for s in statements(template, "DeliveryRole")
+        if "s3:PutObject" in s["Action"]
+        for r in s["Resource"]
+    ]
+    arn = "<TransactionsBucket.Arn>"
+    assert sorted(object_resources) == [f"{arn}/errors/*", f"{arn}/landing/*"]
+    trust = props(template, "DeliveryRole")["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Condition"]["StringEquals"]["sts:ExternalId"] == {"Ref": "AWS::AccountId"}
+
+
+def test_quicksight_is_optional(template):
+    quicksight = [
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"].startswith("AWS::QuickSight::") or logical_id.startswith("QuickSight")
+    ]
+    assert len(quicksight) == 4
+    assert all(template["Resources"][r]["Condition"] == "CreateQuickSight" for r in quicksight)
+    assert template["Parameters"]["EnableQuickSight"]["Default"] == "false"
+    schedule = props(template, "QuickSightRefreshSchedule")["Schedule"]
+    # Hourly, like compaction; a shorter interval would need an incremental refresh.
+    assert schedule["RefreshType"] == "FULL_REFRESH"
+    assert schedule["ScheduleFrequency"]["Interval"] == "HOURLY"
+
+
+def custom_sql(template: dict[str, Any]) -> dict[str, Any]:
+    [table] = props(template, "QuickSightDataSet")["PhysicalTableMap"].values()
+    return table["CustomSql"]
+
+
+def normalise_sql(sql: str) -> str:
+    return " ".join(sql.split()).rstrip(";").strip()
+
+
+def test_dataset_sql_matches_dashboard_sql(template):
+    # QuickSight's SPICE and the local SPICE must be built by the same statement.
+    sql = custom_sql(template)["SqlQuery"]
+    assert normalise_sql(sql) == normalise_sql(queries.DATASET_SQL)
+
+
+def test_dataset_columns_match_the_dataset_sql(template):
+    columns = {c["Name"]: c["Type"] for c in custom_sql(template)["Columns"]}
+    assert tuple(columns) == queries.DATASET_COLUMNS
+    assert list(columns) == [*schema.LANDING_FIELDS, "arrival_hour"]
+    for name, kind in schema.LANDING_FIELDS.items():
+        assert columns[name] == QUICKSIGHT_TYPES.get(kind, "STRING"), name
+    assert columns["arrival_hour"] == "STRING"
+
+
+def test_outputs_name_the_resources_txviz_needs(template):
+    outputs = template["Outputs"]
+    assert {"BucketName", "DeliveryStreamName", "AlertsTopicArn", "QuickSightDataSetId"} <= set(
+        outputs
+    )
+    assert outputs["AlertsTopicArn"]["Value"] == {"Ref": "AlertsTopic"}
+
+
+def test_template_passes_cfn_lint():
+    matches = cfnlint.api.lint(TEMPLATE_PATH.read_text(), regions=["us-east-1", "eu-west-1"])
+    problems = [m for m in matches if m.rule.id[0] in "EW"]
+    assert not problems, "\n".join(
+        f"{m.rule.id} line {m.linenumber}: {m.message}" for m in problems
+    )
