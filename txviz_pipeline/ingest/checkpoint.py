@@ -1,0 +1,156 @@
+"""Where a replay remembers how far it got, so a killed replay resumes without skipping a row.
+
+A checkpoint is a small JSON document keyed by replay id. Its ``next_row`` is the low watermark
+of contiguously acknowledged batches: every dataset row (by position, 0-based) below it was
+either accepted by Firehose or written to the dead-letter output. Rows at or above it may or may
+not have been sent, so a resume re-sends them (at-least-once delivery).
+
+Two stores share one interface: ``LocalCheckpointStore`` (``<checkpoint_dir>/<replay_id>.json``,
+written to a temporary file and ``os.replace``d so a SIGKILL never leaves half a file) for the
+embedded stack, and ``S3CheckpointStore`` (``replays/<replay_id>/checkpoint.json``; a PUT is
+atomic in S3) for stateless machines on AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from txviz_pipeline.settings import REPLAY_PREFIX, Settings
+
+CHECKPOINT_VERSION = 1
+_REPLAY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def validate_replay_id(replay_id: str) -> str:
+    """Replay ids become file names and S3 keys: letters, digits, '.', '_' and '-' only."""
+    if not _REPLAY_ID.match(replay_id):
+        raise ValueError(
+            f"invalid replay id {replay_id!r}: use 1-128 letters, digits, '.', '_' or '-' "
+            "(starting with a letter or digit)"
+        )
+    return replay_id
+
+
+@dataclass
+class Checkpoint:
+    """Progress of one replay; counts are totals over every run of that replay id."""
+
+    replay_id: str
+    dataset: str
+    dataset_rows: int
+    next_row: int = 0
+    rows_limit: int | None = None
+    first_row_id: int | None = None
+    last_row_id: int | None = None
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    batches: int = 0
+    runs: int = 0
+    complete: bool = False
+    updated_at: str = ""
+    version: int = CHECKPOINT_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Checkpoint:
+        data = json.loads(raw)
+        if data.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"unsupported checkpoint version {data.get('version')!r}")
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class CheckpointStore(Protocol):
+    """Loads and saves one checkpoint per replay id."""
+
+    def load(self, replay_id: str) -> Checkpoint | None: ...
+
+    def save(self, checkpoint: Checkpoint) -> None: ...
+
+    def describe(self, replay_id: str) -> str: ...
+
+
+class LocalCheckpointStore:
+    """Checkpoints as ``<directory>/<replay_id>.json`` on the local disk."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def path(self, replay_id: str) -> Path:
+        return self.directory / f"{validate_replay_id(replay_id)}.json"
+
+    def describe(self, replay_id: str) -> str:
+        return str(self.path(replay_id))
+
+    def load(self, replay_id: str) -> Checkpoint | None:
+        try:
+            return Checkpoint.from_json(self.path(replay_id).read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        target = self.path(checkpoint.replay_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(checkpoint.to_json())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+class S3CheckpointStore:
+    """Checkpoints as ``s3://<bucket>/replays/<replay_id>/checkpoint.json``."""
+
+    def __init__(self, s3_client: Any, bucket: str, prefix: str = REPLAY_PREFIX) -> None:
+        self.s3 = s3_client
+        self.bucket = bucket
+        self.prefix = prefix
+
+    def key(self, replay_id: str) -> str:
+        return f"{self.prefix}{validate_replay_id(replay_id)}/checkpoint.json"
+
+    def describe(self, replay_id: str) -> str:
+        return f"s3://{self.bucket}/{self.key(replay_id)}"
+
+    def load(self, replay_id: str) -> Checkpoint | None:
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=self.key(replay_id))["Body"]
+        except self.s3.exceptions.NoSuchKey:
+            return None
+        return Checkpoint.from_json(body.read())
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=self.key(checkpoint.replay_id),
+            Body=checkpoint.to_json(),
+            ContentType="application/json",
+        )
+
+
+def checkpoint_store(kind: str, settings: Settings, s3_client: Any = None) -> CheckpointStore:
+    """The store named by ``kind``: ``"local"`` (embedded stack) or ``"s3"`` (AWS)."""
+    if kind == "local":
+        return LocalCheckpointStore(settings.checkpoint_dir)
+    if kind == "s3":
+        if s3_client is None:
+            from txviz_pipeline import aws
+
+            s3_client = aws.client("s3", settings)
+        return S3CheckpointStore(s3_client, settings.bucket)
+    raise ValueError(f"unknown checkpoint store {kind!r}: expected 'local' or 's3'")

@@ -1,0 +1,125 @@
+"""Small NDJSON datasets in ingest.convert's layout, and readers for what reached the landing
+bucket, for the replay tests."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from txviz_pipeline.schema import NDJSON_FIELDS, SOURCE_TIMESTAMP_FORMAT
+
+START = datetime(2019, 1, 1, 0, 0, 18)
+LANDING = "landing/"
+
+
+def record(row_id: int, event_time: datetime, **overrides: Any) -> dict[str, Any]:
+    """One NDJSON record with every field of schema.NDJSON_FIELDS, in order."""
+    values = {
+        "row_id": row_id,
+        "trans_date_trans_time": event_time.strftime(SOURCE_TIMESTAMP_FORMAT),
+        "cc_num": "2703186189652095",
+        "merchant": "fraud_Rippin, Kub and Mann",
+        "category": "misc_net",
+        "amt": 4.97,
+        "first": "Jennifer",
+        "last": "Banks",
+        "gender": "F",
+        "street": "561 Perry Cove",
+        "city": "Moravian Falls",
+        "state": "NC",
+        "zip": "28654",
+        "lat": 36.0788,
+        "long": -81.1781,
+        "city_pop": 3495,
+        "job": "Psychologist, counselling",
+        "dob": "1988-03-09",
+        "trans_num": f"{row_id:032x}",
+        "unix_time": 1325376018 + row_id,
+        "merch_lat": 36.011293,
+        "merch_long": -82.048315,
+        "is_fraud": 0,
+    }
+    values.update(overrides)
+    return {k: values[k] for k in NDJSON_FIELDS}
+
+
+def write_dataset(
+    directory: Path,
+    rows: int,
+    *,
+    parts: int = 1,
+    step_s: float = 1.0,
+    first_row_id: int = 0,
+    lines: list[bytes] | None = None,
+) -> Path:
+    """Write ``rows`` records (or the given raw ``lines``) as a dataset of ``parts`` parts."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if lines is None:
+        lines = [
+            json.dumps(record(first_row_id + i, START + timedelta(seconds=i * step_s))).encode()
+            + b"\n"
+            for i in range(rows)
+        ]
+    per_part = -(-len(lines) // parts) if lines else 0
+    entries = []
+    for p in range(parts):
+        chunk = lines[p * per_part : (p + 1) * per_part]
+        name = f"part-{p:05d}.ndjson"
+        (directory / name).write_bytes(b"".join(chunk))
+        entries.append(
+            {
+                "name": name,
+                "rows": len(chunk),
+                "bytes": sum(map(len, chunk)),
+                "first_row_id": first_row_id + p * per_part,
+            }
+        )
+    manifest = {
+        "source": "synthetic.csv",
+        "rows": len(lines),
+        "bytes": sum(map(len, lines)),
+        "rejected": 0,
+        "rejects": "rejects.ndjson",
+        "first_event_time": START.strftime(SOURCE_TIMESTAMP_FORMAT),
+        "last_event_time": (START + timedelta(seconds=(len(lines) - 1) * step_s)).strftime(
+            SOURCE_TIMESTAMP_FORMAT
+        ),
+        "parts": entries,
+    }
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    return directory
+
+
+def create_stream(settings, prefix: str = LANDING) -> None:
+    """The bucket and a plain delivery stream (ExtendedS3, no processor): moto writes the raw
+    records of each Put call as one object."""
+    from txviz_pipeline import aws
+
+    aws.client("s3", settings).create_bucket(Bucket=settings.bucket)
+    aws.client("firehose", settings).create_delivery_stream(
+        DeliveryStreamName=settings.delivery_stream,
+        DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+            "BucketARN": f"arn:aws:s3:::{settings.bucket}",
+            "Prefix": prefix,
+        },
+    )
+
+
+def landed_row_ids(settings, prefix: str = LANDING) -> Counter[int]:
+    """How many times each row_id reached the bucket under ``prefix``."""
+    from txviz_pipeline import aws
+
+    s3 = aws.client("s3", settings)
+    seen: Counter[int] = Counter()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            body = s3.get_object(Bucket=settings.bucket, Key=obj["Key"])["Body"].read()
+            assert body.endswith(b"\n"), f"{obj['Key']} does not end in a newline"
+            for line in body.splitlines():
+                seen[json.loads(line)["row_id"]] += 1
+    return seen
