@@ -400,15 +400,16 @@ def _count(s3: Any, bucket: str, prefix: str) -> int:
     return sum(1 for p in pages for o in p.get("Contents", []) if not o["Key"].endswith("/"))
 
 
-def status(home: Path | str | None = None) -> StackStatus:
-    """Whether the stack for ``home`` runs, where, and how many objects it has landed."""
+def status(home: Path | str | None = None, *, counts: bool = True) -> StackStatus:
+    """Whether the stack for ``home`` runs, where, and (``counts``) what it has landed."""
     home = _resolve_home(home)
     state = _read_state(home)
     if state is None or not _is_our_server(state["pid"], home):
         return StackStatus(running=False, home=home)
     endpoint = f"http://{LOCALHOST}:{state['port']}"
     landing = errors = stats = None
-    if _answers(endpoint):
+    # Counting lists the whole landing zone; callers that only need the endpoint skip it.
+    if counts and _answers(endpoint):
         s = Settings.from_env(embedded_env(state["port"], home))
         try:
             with _embedded_credentials():
