@@ -108,7 +108,7 @@ def _embedded_settings() -> Settings:
         return settings
     from txviz_pipeline.stack import control
 
-    state = control.status(settings.home)
+    state = control.status(settings.home, counts=False)
     if not state.running:
         raise RuntimeError(
             "the embedded stack is not running: start it with `txviz stack up` "

@@ -53,7 +53,7 @@ def run_demo(
             )
     started = time.monotonic()
     settings = Settings.from_env()
-    stack_was_running = control.status(settings.home).running
+    stack_was_running = control.status(settings.home, counts=False).running
     stack = control.up(port=moto_port, home=settings.home)
     env = {**os.environ, **stack.env, "TXVIZ_HOME": str(settings.home)}
     os.environ.update(stack.env)
