@@ -31,7 +31,8 @@ class IngestionResult:
     status: str
     rows_ingested: int | None
     rows_dropped: int | None
-    duration_s: float | None
+    # QuickSight's IngestionTimeInSeconds, or the time this call waited if it gave none.
+    duration_s: float
     error: str | None
 
 

@@ -52,6 +52,8 @@ def resolve(template: dict[str, Any], value: Any) -> Any:
 
     if isinstance(value, dict) and "Ref" in value:
         return ref(value["Ref"])
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return f"<{'.'.join(value['Fn::GetAtt'])}>"
     if isinstance(value, dict) and "Fn::Sub" in value:
         text = value["Fn::Sub"]
         text = re.sub(r"\$\{(?!!)([^}]+)\}", lambda m: ref(m.group(1)), text)
@@ -153,12 +155,15 @@ def test_processor_lambda_takes_its_key_from_secrets_manager(template):
     assert key["Fn::Sub"].startswith("{{resolve:secretsmanager:${CardTokenKeySecretId}")
 
 
-def statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
-    return [s for p in props(template, role)["Policies"] for s in p["PolicyDocument"]["Statement"]]
+def statements(template: dict[str, Any], logical_id: str) -> list[dict[str, Any]]:
+    properties = props(template, logical_id)
+    if "PolicyDocument" in properties:  # a managed policy
+        return properties["PolicyDocument"]["Statement"]
+    return [s for p in properties["Policies"] for s in p["PolicyDocument"]["Statement"]]
 
 
 def test_roles_grant_no_wildcard_actions_and_firehose_writes_only_its_prefixes(template):
-    for role in ("ProcessorRole", "DeliveryRole", "QuickSightAthenaRole"):
+    for role in ("ProcessorRole", "DeliveryRole", "QuickSightAthenaRole", "PipelinePolicy"):
         for statement in statements(template, role):
             actions = statement["Action"]
             actions = [actions] if isinstance(actions, str) else actions
@@ -173,6 +178,21 @@ def test_roles_grant_no_wildcard_actions_and_firehose_writes_only_its_prefixes(t
     assert sorted(object_resources) == [f"{arn}/errors/*", f"{arn}/landing/*"]
     trust = props(template, "DeliveryRole")["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Condition"]["StringEquals"]["sts:ExternalId"] == {"Ref": "AWS::AccountId"}
+
+
+def test_pipeline_policy_covers_the_pipeline_prefixes_and_dataset(template):
+    resources = [
+        resolve(template, r)
+        for s in statements(template, "PipelinePolicy")
+        for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+    ]
+    arn = "<TransactionsBucket.Arn>/"
+    for prefix in (settings.LANDING_PREFIX, "errors/", settings.REPLAY_PREFIX):
+        assert f"{arn}{prefix}*" in resources, prefix
+    assert f"{arn}{settings.CURATED_PREFIX.split('/')[0]}/*" in resources
+    dataset = f"dataset/{settings.QUICKSIGHT_DATASET_ID}"
+    assert any(r.endswith(dataset) for r in resources)
+    assert any(r.endswith(f"{dataset}/ingestion/*") for r in resources)
 
 
 def test_quicksight_is_optional(template):
