@@ -292,8 +292,10 @@ def process_records(
     An entry without a usable recordId (not a non-empty string) gets ``record_id=None``: the
     handler cannot return it to Firehose, but callers can still route it with its reason.
     """
-    now = now or datetime.now(UTC)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
     processed_at = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    # Event times are naive UTC; compare them with a naive UTC clock read once per batch.
+    now = now.replace(tzinfo=None)
     # Byte-identical lines share one fate: the first is transformed, the rest are Dropped when
     # it is Ok (row_id makes distinct source rows distinct, so this only removes true repeats).
     first_index: dict[bytes, int] = {}
@@ -356,9 +358,18 @@ def _twin_result(record_id: str, original: str, twin: Result) -> Result:
     return Result(record_id, PROCESSING_FAILED, original, twin.reason)
 
 
+_SAMPLE_KEYS = {"event_year": "2019", "event_month": "01", "event_day": "01", "event_hour": "00"}
+# json.dumps of a response entry (the Lambda runtime's defaults) around its recordId and data;
+# base64 data needs no escaping and partition keys are fixed-width digits.
+_ENTRY_FRAME = {
+    result: len(json.dumps(Result("", result, "", None, _SAMPLE_KEYS).to_firehose())) - len('""')
+    for result in (OK, DROPPED, PROCESSING_FAILED)
+}
+
+
 def _entry_size(res: Result) -> int:
-    # As the Lambda runtime serialises it (json.dumps defaults), plus the ", " between entries.
-    return len(json.dumps(res.to_firehose())) + 2
+    """Bytes this entry adds to the serialised response, with the ", " before the next one."""
+    return _ENTRY_FRAME[res.result] + len(json.dumps(res.record_id)) + len(res.data) + 2
 
 
 def _fit_response(
@@ -481,7 +492,8 @@ def validate(obj: dict[str, Any]) -> dict[str, Any]:
         extra = sorted(k for k in keys if k not in _FIELD_SET)
         raise RecordError("unexpected_fields", ", ".join(_show(k) for k in extra[:10]))
 
-    event_dt = _timestamp(obj["trans_date_trans_time"])
+    event_text = obj["trans_date_trans_time"]
+    event_dt = _timestamp(event_text)
     dob = _date(obj["dob"])
     category = _text(obj, "category")
     if category not in _CATEGORY_SET:
@@ -509,6 +521,7 @@ def validate(obj: dict[str, Any]) -> dict[str, Any]:
     return {
         "row_id": _int(obj, "row_id", 0),
         "event_dt": event_dt,
+        "event_text": event_text,
         "dob": dob,
         "cc_num": _card(obj["cc_num"]),
         "merchant": _text(obj, "merchant", nonempty=True),
@@ -614,7 +627,7 @@ def _timestamp(value: Any) -> datetime:
         )
     try:
         # Sparkov times are naive; the pipeline treats them as UTC.
-        parsed = datetime.fromisoformat(value).replace(tzinfo=UTC)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         raise RecordError(
             "bad_value", f"trans_date_trans_time {_show(value)} is not a real date and time"
@@ -679,20 +692,20 @@ def card_token(key: bytes, cc_num: str) -> str:
     return hmac.new(key, cc_num.encode("ascii"), hashlib.sha256).hexdigest()[:CARD_TOKEN_HEX_CHARS]
 
 
-def partition_keys(event_dt: datetime) -> dict[str, str]:
-    """Firehose dynamic-partitioning keys: the transaction's own UTC date and hour."""
+def partition_keys(event_text: str) -> dict[str, str]:
+    """Firehose dynamic-partitioning keys from a validated 'YYYY-MM-DD HH:MM:SS' event time."""
     return {
-        "event_year": f"{event_dt.year:04d}",
-        "event_month": f"{event_dt.month:02d}",
-        "event_day": f"{event_dt.day:02d}",
-        "event_hour": f"{event_dt.hour:02d}",
+        "event_year": event_text[0:4],
+        "event_month": event_text[5:7],
+        "event_day": event_text[8:10],
+        "event_hour": event_text[11:13],
     }
 
 
 def normalise(
     fields: dict[str, Any], key: bytes, now: datetime, processed_at: str
 ) -> dict[str, Any]:
-    """Build the landing record (LANDING_FIELDS, in order) from validated fields."""
+    """Build the landing record (LANDING_FIELDS, in order); ``now`` is naive UTC."""
     event_dt: datetime = fields["event_dt"]
     if event_dt > now + FUTURE_TOLERANCE:
         raise RecordError(
@@ -710,7 +723,7 @@ def normalise(
     return {
         "trans_num": fields["trans_num"],
         "row_id": fields["row_id"],
-        "event_time": event_dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "event_time": f"{fields['event_text'][:10]}T{fields['event_text'][11:]}Z",
         "unix_time": fields["unix_time"],
         "category": fields["category"],
         "amount": amount,
@@ -744,7 +757,7 @@ def normalise(
 def transform_line(
     line: bytes, key: bytes, now: datetime, processed_at: str
 ) -> tuple[bytes, dict[str, str]]:
-    """One NDJSON line to (landing line ending in newline, partition keys); raises RecordError."""
+    """One NDJSON line to (landing line + newline, partition keys); ``now`` is naive UTC."""
     fields = validate(parse_line(line))
     landing = normalise(fields, key, now, processed_at)
     # ensure_ascii=False keeps non-ASCII text as compact as it arrived; compact separators keep
@@ -755,4 +768,4 @@ def transform_line(
     except UnicodeEncodeError:
         # JSON escapes can smuggle lone surrogates ("\ud800") that no UTF-8 reader accepts.
         raise RecordError("bad_value", "text contains an unpaired UTF-16 surrogate") from None
-    return encoded + b"\n", partition_keys(fields["event_dt"])
+    return encoded + b"\n", partition_keys(fields["event_text"])

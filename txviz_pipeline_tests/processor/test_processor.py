@@ -372,3 +372,15 @@ def test_firehose_processor_buffer_comes_back_all_ok(buffer_mb: int):
     out = processor.handler({"records": entries}, None)
     assert {r["result"] for r in out["records"]} == {"Ok"}
     assert len(json.dumps(out)) <= processor.LAMBDA_PAYLOAD_LIMIT
+
+
+def test_entry_size_matches_the_serialised_response():
+    entries = [
+        {"recordId": 'quote"d \u00e9\U0001f950', "data": b64(line(numbered(1)))},
+        {"recordId": "dup", "data": b64(line(numbered(1)))},
+        {"recordId": "bad", "data": b64(b"nope")},
+    ]
+    results = processor.process_records(entries, KEY, now=NOW)
+    assert [r.result for r in results] == ["Ok", "Dropped", "ProcessingFailed"]
+    for r in results:
+        assert processor._entry_size(r) == len(json.dumps(r.to_firehose())) + 2
