@@ -16,7 +16,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -89,10 +89,7 @@ def _read_curated(s3, bucket: str, key: str) -> pa.Table:
         table = table.select(landing.names).cast(landing)
     except (KeyError, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise ValueError(f"s3://{bucket}/{key} does not have the curated schema: {exc}") from exc
-    hour = _ARRIVAL_HOUR.search(key).group(1)
-    return table.append_column(
-        curated_schema().field(ARRIVAL_HOUR_COLUMN), pa.array([hour] * table.num_rows, pa.string())
-    )
+    return curated_table(table, _ARRIVAL_HOUR.search(key).group(1))
 
 
 def _curated_tables(s3, bucket: str, keys: list[str]) -> Iterator[pa.Table]:
@@ -102,7 +99,7 @@ def _curated_tables(s3, bucket: str, keys: list[str]) -> Iterator[pa.Table]:
             yield from pool.map(lambda k: _read_curated(s3, bucket, k), batch)
 
 
-def _build(con: duckdb.DuckDBPyConnection, staging: Path, tables: Iterator[pa.Table]) -> None:
+def _build(con: duckdb.DuckDBPyConnection, staging: Path, tables: Iterable[pa.Table]) -> None:
     # The curated rows go to an attached staging file named like the Glue database, so
     # DATASET_SQL reads "txviz.transactions" here exactly as it does on Athena.
     catalog = SOURCE_TABLE.split(".")[0]
@@ -122,17 +119,31 @@ def _build(con: duckdb.DuckDBPyConnection, staging: Path, tables: Iterator[pa.Ta
 def refresh_local_spice(settings: Settings) -> SpiceRefreshResult:
     """Rebuild the local SPICE from every curated Parquet file and swap it in atomically."""
     started = time.monotonic()
-    target = settings.spice_path
+    s3 = aws.client("s3", settings)
+    keys = curated_parquet_keys(s3, settings.bucket)
+    tables = _curated_tables(s3, settings.bucket, keys)
+    return publish_spice(settings.spice_path, tables, files=len(keys), started=started)
+
+
+def curated_table(landing: pa.Table, arrival_hour: str) -> pa.Table:
+    """A landing table as one curated partition (adds the ``arrival_hour`` column)."""
+    column = pa.array([arrival_hour] * landing.num_rows, pa.string())
+    return landing.append_column(curated_schema().field(ARRIVAL_HOUR_COLUMN), column)
+
+
+def publish_spice(
+    target: Path, tables: Iterable[pa.Table], *, files: int, started: float | None = None
+) -> SpiceRefreshResult:
+    """Build a SPICE file from curated tables under a unique temp name, then swap it in."""
+    started = time.monotonic() if started is None else started
     target.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex
     building = target.with_name(f".{target.stem}.{token}.building.duckdb")
     staging = target.with_name(f".{target.stem}.{token}.staging.duckdb")
-    s3 = aws.client("s3", settings)
     try:
-        keys = curated_parquet_keys(s3, settings.bucket)
         con = duckdb.connect(str(building))
         try:
-            _build(con, staging, _curated_tables(s3, settings.bucket, keys))
+            _build(con, staging, tables)
             source_rows = con.execute(f"SELECT COUNT(*) FROM {SOURCE_TABLE}").fetchone()[0]
             con.execute("DETACH " + SOURCE_TABLE.split(".")[0])
             rows, fraud_rows, amount_total = con.execute(
@@ -140,11 +151,17 @@ def refresh_local_spice(settings: Settings) -> SpiceRefreshResult:
                 f" COALESCE(SUM(CAST(amount AS DECIMAL(18, 2))), 0) FROM {DATASET_TABLE}"
             ).fetchone()
             refreshed_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            duration_s = time.monotonic() - started
             con.execute(
                 f"CREATE TABLE {REFRESH_TABLE} AS SELECT ? AS refreshed_at, ? AS files,"
                 " ? AS source_rows, ? AS rows, ? AS duplicates_removed, ? AS duration_s",
-                [refreshed_at, len(keys), source_rows, rows, source_rows - rows, duration_s],
+                [
+                    refreshed_at,
+                    files,
+                    source_rows,
+                    rows,
+                    source_rows - rows,
+                    time.monotonic() - started,
+                ],
             )
             con.execute("CHECKPOINT")
         finally:
@@ -158,7 +175,7 @@ def refresh_local_spice(settings: Settings) -> SpiceRefreshResult:
         rows=rows,
         fraud_rows=fraud_rows,
         amount_total=Decimal(amount_total).quantize(Decimal("0.01")),
-        files=len(keys),
+        files=files,
         path=target,
         duration_s=time.monotonic() - started,
         source_rows=source_rows,

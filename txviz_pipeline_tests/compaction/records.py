@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -49,3 +52,56 @@ def landing_record(i: int, **overrides: Any) -> dict[str, Any]:
 def ndjson(records: list[dict[str, Any]]) -> bytes:
     """Records framed like Firehose delivers them: one object per line, each ending in \\n."""
     return b"".join(orjson.dumps(r) + b"\n" for r in records)
+
+
+def varied_records(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    """n records with Sparkov-like spread: lognormal amounts, night-heavy fraud, five age bands."""
+    rng = random.Random(seed)
+    bands = ["18-24", "25-34", "35-49", "50-64", "65+"]
+    records = []
+    start, seconds = datetime(2019, 1, 1, tzinfo=UTC), 0.0
+    for i in range(n):
+        # Arrivals follow a slow wave, so per-minute volume rises and falls like a real day.
+        seconds += rng.expovariate(1.0 + 0.7 * math.sin(seconds / 900))
+        event_time = start + timedelta(seconds=int(seconds))
+        card = rng.randrange(1, 900) * 7919
+        hour = rng.choice(range(24))
+        night = hour >= 22 or hour < 4
+        is_fraud = int(rng.random() < (0.08 if night else 0.006))
+        category = rng.choice(CATEGORIES)
+        amount = round(rng.lognormvariate(3.6, 1.0) * (8 if is_fraud else 1), 2)
+        score = min(0.99, round(rng.betavariate(8, 3) if is_fraud else rng.betavariate(1.2, 9), 2))
+        reasons = [r for r, on in (("night_hour", night), ("high_amount", amount >= 500)) if on]
+        records.append(
+            landing_record(
+                i,
+                event_time=event_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                category=category,
+                amount=amount,
+                merchant=f"fraud_{rng.choice(MERCHANTS)}",
+                hour=hour,
+                age_band=rng.choice(bands),
+                is_fraud=is_fraud,
+                fraud_score=score,
+                fraud_reasons=reasons if score >= 0.5 else [],
+                card_last4=f"{card % 10000:04d}",
+                card_token=f"{card:032x}",
+            )
+        )
+    return records
+
+
+MERCHANTS = [
+    "Rippin, Kub and Mann",
+    "Heller, Gutmann and Zieme",
+    "Lind-Buckridge",
+    "Kutch, Hermiston and Farrell",
+    "Keeling-Crist",
+    "Stroman, Hudson and Erdman",
+    "Rowe-Vandervort",
+    "Corwin-Collins",
+    "Herzog Ltd",
+    "Schoen, Kuphal and Nitzsche",
+    "Rutherford-Mertz",
+    "Kerluke-Abshire",
+]

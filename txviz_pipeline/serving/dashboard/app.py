@@ -1,0 +1,321 @@
+"""txviz live dashboard: spending and fraud from the local SPICE, refreshed every few seconds.
+
+Run with ``streamlit run app.py`` (see launch.py) and TXVIZ_HOME pointing at the txviz home. The
+SPICE file is opened read-only for each refresh and closed right away: the refresh process swaps
+in a new file atomically, and a reader holding no connection never delays it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import altair as alt
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from txviz_pipeline.serving.queries import FLAG_THRESHOLD, PANELS, run_panel
+from txviz_pipeline.serving.spice import REFRESH_TABLE
+from txviz_pipeline.settings import Settings
+
+REFRESH_SECONDS = 5
+TILE_HEIGHT = 150
+ROW_PX = 35  # st.dataframe row height
+WAITING_MESSAGE = "Waiting for the first refresh of the local SPICE"
+FRAUD_COLOR = "#d6336c"
+VOLUME_COLOR = "#1c7ed6"
+AMOUNT_COLOR = "#0ca678"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    panels: dict[str, pd.DataFrame]
+    refresh: dict
+
+
+def read_snapshot(path: Path) -> Snapshot | None:
+    """Every panel from the SPICE at ``path`` in one short read-only session; None if absent."""
+    if not path.exists():
+        return None
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        panels = {name: run_panel(con, name) for name in PANELS}
+        refresh = con.execute(f"SELECT * FROM {REFRESH_TABLE}").df().iloc[0].to_dict()
+    finally:
+        con.close()
+    return Snapshot(panels, refresh)
+
+
+def money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def merchant_name(name: str) -> str:
+    # Sparkov prefixes every merchant with "fraud_"; it says nothing about fraud.
+    return name.removeprefix("fraud_")
+
+
+def refresh_age(refreshed_at: str) -> str:
+    then = datetime.strptime(refreshed_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    seconds = max(0, int((datetime.now(UTC) - then).total_seconds()))
+    return f"{seconds} s ago" if seconds < 120 else f"{seconds // 60} min ago"
+
+
+def kpi_tiles(snapshot: Snapshot) -> None:
+    kpis = snapshot.panels["kpis"].iloc[0]
+    per_minute = snapshot.panels["per_minute"]
+    rate = kpis.fraud_rate if pd.notna(kpis.fraud_rate) else 0.0
+    # The amount tile is widest: it shows the total to the cent.
+    tiles = st.columns([1.1, 1.7, 1, 1, 1.2, 1])
+    tiles[0].metric(
+        "Transactions",
+        f"{int(kpis.transactions):,}",
+        border=True,
+        chart_data=per_minute.transactions.tolist()[-60:],
+        chart_type="bar",
+        help="Distinct trans_num in the local SPICE; sparkline: the last 60 event-time minutes.",
+        height=TILE_HEIGHT,
+    )
+    tiles[1].metric(
+        "Amount",
+        money(kpis.amount_total),
+        border=True,
+        chart_data=[float(v) for v in per_minute.amount_total.tolist()[-60:]],
+        chart_type="bar",
+        help="Sum of amounts, exact to the cent; sparkline: the last 60 event-time minutes.",
+        height=TILE_HEIGHT,
+    )
+    tiles[2].metric(
+        "Fraud (labelled)",
+        f"{int(kpis.fraud_count):,}",
+        border=True,
+        chart_data=per_minute.fraud_count.tolist()[-60:],
+        chart_type="bar",
+        help="Transactions the source labels as fraud (is_fraud = 1).",
+        height=TILE_HEIGHT,
+    )
+    tiles[3].metric(
+        "Fraud rate",
+        f"{rate:.2%}",
+        border=True,
+        help="Labelled fraud / transactions.",
+        height=TILE_HEIGHT,
+    )
+    tiles[4].metric(
+        f"Flagged (score ≥ {FLAG_THRESHOLD})",
+        f"{int(kpis.flagged_count):,}",
+        border=True,
+        help="Transactions the processor's real-time score flagged.",
+        height=TILE_HEIGHT,
+    )
+    tiles[5].metric("Cards", f"{int(kpis.cards):,}", border=True, height=TILE_HEIGHT)
+
+
+def category_panel(frame: pd.DataFrame) -> None:
+    st.subheader("Amount by category")
+    height = ROW_PX * (len(frame) + 1) + 3
+    chart = (
+        alt.Chart(frame)
+        .mark_bar(cornerRadiusEnd=3)
+        .encode(
+            x=alt.X("amount_total:Q", title="Amount ($)", axis=alt.Axis(format="$,.0f")),
+            y=alt.Y("category:N", sort="-x", title=None),
+            color=alt.Color(
+                "fraud_rate:Q",
+                title="Fraud rate",
+                scale=alt.Scale(scheme="orangered"),
+                legend=alt.Legend(format=".1%"),
+            ),
+            tooltip=[
+                "category",
+                alt.Tooltip("transactions:Q", format=","),
+                alt.Tooltip("amount_total:Q", format="$,.2f", title="amount"),
+                alt.Tooltip("fraud_rate:Q", format=".2%", title="fraud rate"),
+            ],
+        )
+        .properties(height=height)
+    )
+    chart_col, table_col = st.columns([3, 2])
+    chart_col.altair_chart(chart, width="stretch")
+    table_col.dataframe(
+        frame.assign(fraud_rate=frame.fraud_rate * 100),
+        hide_index=True,
+        width="stretch",
+        height=height,
+        column_config={
+            "category": "Category",
+            "transactions": st.column_config.NumberColumn("Transactions", format="localized"),
+            "amount_total": st.column_config.NumberColumn("Amount", format="dollar"),
+            "fraud_count": st.column_config.NumberColumn("Fraud", format="localized"),
+            "fraud_rate": st.column_config.NumberColumn("Fraud rate", format="%.2f%%"),
+        },
+    )
+
+
+def hour_panel(frame: pd.DataFrame) -> None:
+    st.subheader("Fraud rate by hour of day")
+    chart = (
+        alt.Chart(frame)
+        .mark_bar(color=FRAUD_COLOR, cornerRadiusEnd=2)
+        .encode(
+            x=alt.X("hour:O", title="Hour of day", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("fraud_rate:Q", title="Fraud rate", axis=alt.Axis(format=".1%")),
+            tooltip=[
+                "hour",
+                alt.Tooltip("transactions:Q", format=","),
+                alt.Tooltip("fraud_count:Q", format=","),
+                alt.Tooltip("fraud_rate:Q", format=".2%"),
+            ],
+        )
+        .properties(height=280)
+    )
+    st.altair_chart(chart, width="stretch")
+
+
+def minute_panel(frame: pd.DataFrame) -> None:
+    st.subheader("Volume and amount per minute")
+    data = frame.assign(minute=pd.to_datetime(frame["minute"]), amount=frame.amount_total)
+    base = alt.Chart(data).encode(x=alt.X("minute:T", title="Event time (UTC)"))
+    volume = base.mark_bar(color=VOLUME_COLOR, opacity=0.45).encode(
+        y=alt.Y("transactions:Q", title="Transactions", axis=alt.Axis(titleColor=VOLUME_COLOR))
+    )
+    amount = base.mark_line(color=AMOUNT_COLOR, strokeWidth=1.5).encode(
+        y=alt.Y(
+            "amount:Q", title="Amount ($)", axis=alt.Axis(format="$,.0f", titleColor=AMOUNT_COLOR)
+        ),
+        tooltip=[
+            alt.Tooltip("minute:T", format="%Y-%m-%d %H:%M"),
+            alt.Tooltip("transactions:Q", format=","),
+            alt.Tooltip("amount:Q", format="$,.2f"),
+            alt.Tooltip("fraud_count:Q", format=","),
+        ],
+    )
+    chart = alt.layer(volume, amount).resolve_scale(y="independent").properties(height=280)
+    st.altair_chart(chart, width="stretch")
+
+
+def merchants_panel(frame: pd.DataFrame) -> None:
+    st.subheader("Top merchants by fraud")
+    data = frame.assign(merchant=frame.merchant.map(merchant_name))
+    chart = (
+        alt.Chart(data)
+        .mark_bar(color=FRAUD_COLOR, cornerRadiusEnd=3)
+        .encode(
+            x=alt.X("fraud_count:Q", title="Fraudulent transactions"),
+            y=alt.Y("merchant:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260)),
+            tooltip=[
+                "merchant",
+                alt.Tooltip("fraud_count:Q", format=","),
+                alt.Tooltip("fraud_rate:Q", format=".2%"),
+                alt.Tooltip("fraud_amount:Q", format="$,.2f"),
+            ],
+        )
+        .properties(height=300)
+    )
+    st.altair_chart(chart, width="stretch")
+
+
+def age_panel(frame: pd.DataFrame) -> None:
+    st.subheader("Fraud rate by age band")
+    chart = (
+        alt.Chart(frame)
+        .mark_bar(color=FRAUD_COLOR, cornerRadiusEnd=3)
+        .encode(
+            x=alt.X("age_band:N", title="Cardholder age", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("fraud_rate:Q", title="Fraud rate", axis=alt.Axis(format=".1%")),
+            tooltip=["age_band", alt.Tooltip("transactions:Q", format=","), "fraud_count"],
+        )
+        .properties(height=300)
+    )
+    st.altair_chart(chart, width="stretch")
+
+
+def flagged_panel(frame: pd.DataFrame) -> None:
+    st.subheader(f"Latest flagged transactions (score ≥ {FLAG_THRESHOLD})")
+    if frame.empty:
+        st.caption("No transaction has been flagged yet.")
+        return
+    table = pd.DataFrame(
+        {
+            "Event time (UTC)": frame.event_time.str.replace("T", " ").str.rstrip("Z"),
+            "Card": "•••• " + frame.card_last4,
+            "Merchant": frame.merchant.map(merchant_name),
+            "Category": frame.category,
+            "Amount": frame.amount.astype(float),
+            "Score": frame.fraud_score,
+            "Reasons": frame.fraud_reasons.map(lambda r: ", ".join(r) if r is not None else ""),
+            "Label": frame.is_fraud.map({1: "fraud", 0: "legit"}),
+            "Location": frame.city + ", " + frame.state,
+        }
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Amount": st.column_config.NumberColumn(format="dollar"),
+            "Score": st.column_config.ProgressColumn(format="%.2f", min_value=0.0, max_value=1.0),
+        },
+    )
+
+
+def status_line(snapshot: Snapshot) -> None:
+    refresh = snapshot.refresh
+    kpis = snapshot.panels["kpis"].iloc[0]
+    refreshed_at = refresh["refreshed_at"]
+    parts = [
+        f"SPICE refreshed {refreshed_at.replace('T', ' ').rstrip('Z')} UTC"
+        f" ({refresh_age(refreshed_at)})",
+        f"{int(refresh['files']):,} Parquet files",
+        f"{int(refresh['rows']):,} rows",
+        f"{int(refresh['duplicates_removed']):,} duplicates removed",
+    ]
+    if kpis.transactions:
+        first, last = (
+            t.replace("T", " ")[:16] for t in (kpis.first_event_time, kpis.last_event_time)
+        )
+        parts.append(f"event time {first} → {last} UTC")
+    parts.append(f"updates every {REFRESH_SECONDS} s")
+    st.caption(" · ".join(parts))
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def live_view() -> None:
+    path = Settings.from_env().spice_path
+    try:
+        snapshot = read_snapshot(path)
+    except duckdb.Error as exc:
+        st.error(f"The local SPICE at {path} could not be read: {exc}")
+        return
+    if snapshot is None:
+        st.info(
+            f"{WAITING_MESSAGE}: {path} does not exist yet. It appears after the first hourly "
+            "compaction and SPICE refresh; this page checks again every "
+            f"{REFRESH_SECONDS} s.",
+            icon="⏳",
+        )
+        return
+    status_line(snapshot)
+    kpi_tiles(snapshot)
+    if not int(snapshot.panels["kpis"].transactions.iloc[0]):
+        st.info("The SPICE is loaded but holds no transactions yet.")
+        return
+    category_panel(snapshot.panels["by_category"])
+    left, right = st.columns(2)
+    with left:
+        minute_panel(snapshot.panels["per_minute"])
+    with right:
+        hour_panel(snapshot.panels["by_hour"])
+    left, right = st.columns(2)
+    with left:
+        merchants_panel(snapshot.panels["top_merchants"])
+    with right:
+        age_panel(snapshot.panels["by_age_band"])
+    flagged_panel(snapshot.panels["latest_flagged"])
+
+
+st.set_page_config(page_title="txviz · live transactions", page_icon="💳", layout="wide")
+st.title("txviz · live transactions and fraud")
+live_view()

@@ -1,0 +1,68 @@
+"""The dashboard page in Streamlit's headless harness: exact KPI values and the empty state."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from txviz_pipeline.serving.dashboard import app as dashboard_app
+from txviz_pipeline.settings import Settings
+from txviz_pipeline_tests.compaction.records import varied_records
+from txviz_pipeline_tests.serving.curated import amount_total
+from txviz_pipeline_tests.serving.spice_files import build_spice
+
+APP = dashboard_app.__file__
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch) -> Settings:
+    monkeypatch.setenv("TXVIZ_HOME", str(tmp_path / "home"))
+    return Settings.from_env()
+
+
+def run_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_empty_state_before_the_first_refresh(settings):
+    at = run_app()
+    assert len(at.info) == 1
+    assert dashboard_app.WAITING_MESSAGE in at.info[0].value
+    assert len(at.metric) == 0
+
+
+def test_kpis_and_category_sums_equal_the_data(settings):
+    records = varied_records(1500)
+    build_spice(settings.spice_path, records)
+
+    at = run_app()
+
+    metrics = {m.label: m.value for m in at.metric}
+    fraud = sum(r["is_fraud"] for r in records)
+    assert metrics["Transactions"] == "1,500"
+    assert metrics["Amount"] == f"${amount_total(records):,.2f}"
+    assert metrics["Fraud (labelled)"] == f"{fraud:,}"
+    assert metrics["Fraud rate"] == f"{fraud / 1500:.2%}"
+    by_category: dict[str, Decimal] = {}
+    for r in records:
+        by_category[r["category"]] = by_category.get(r["category"], Decimal(0)) + Decimal(
+            str(r["amount"])
+        )
+    table = at.dataframe[0].value
+    shown = {row.category: f"{row.amount_total:.2f}" for row in table.itertuples()}
+    assert shown == {c: f"{v:.2f}" for c, v in by_category.items()}
+    assert any("SPICE refreshed" in c.value for c in at.caption)
+    flagged = at.dataframe[1].value
+    assert flagged["Card"].str.fullmatch(r"•••• \d{4}").all()
+
+
+def test_loaded_but_empty_spice_says_so(settings):
+    build_spice(settings.spice_path, [])
+    at = run_app()
+    assert {m.label: m.value for m in at.metric}["Transactions"] == "0"
+    assert any("holds no transactions" in i.value for i in at.info)
