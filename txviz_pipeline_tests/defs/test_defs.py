@@ -47,6 +47,7 @@ def test_landing_checks(repo):
         ("landing_transactions", "landing_schema_conforms"),
         ("landing_transactions", "no_duplicate_trans_num"),
         ("landing_transactions", "bad_record_rate_below_threshold"),
+        ("landing_transactions", "landing_fresh_during_replay"),
     }
     specs = {s.name: s for s in landing_transactions.check_specs}
     assert specs["landing_records_parse"].blocking
