@@ -58,7 +58,11 @@ def test_jobs_sensors_schedules(repo):
     jobs = {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")}
     assert jobs == {"replay_transactions_job", "process_landing_job", "refresh_spice_job"}
     sensors = {s.name: s for s in repo.sensor_defs}
-    assert set(sensors) == {"landing_objects_sensor", "compaction_sensor"}
+    assert set(sensors) == {
+        "landing_objects_sensor",
+        "compaction_sensor",
+        "landing_freshness_sensor",
+    }
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
     schedules = {s.name: s for s in repo.schedule_defs}
     assert set(schedules) == {"quarter_hourly_spice_schedule"}
