@@ -1,0 +1,125 @@
+"""Benchmark: Sparkov CSV -> NDJSON with txviz's converter against pandas, in the same run.
+
+Each way runs in its own child process, so its peak RSS (ru_maxrss) is its own:
+
+    .venv/bin/python bench/bench_convert.py                 # 200,000 generated rows
+    .venv/bin/python bench/bench_convert.py --csv data/fraudTrain.csv
+    .venv/bin/python bench/bench_convert.py --full          # also 100k vs 1.3M rows peak RSS
+
+The baseline is pandas ``read_csv`` + ``to_json(orient="records", lines=True)`` (cc_num read as
+a string so both ways write the same values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+FULL_ROWS = 1_296_675  # fraudTrain.csv
+
+
+def child(way: str, csv_path: str, out: str) -> dict[str, float]:
+    """Run one conversion in this (child) process and measure it."""
+    if way == "txviz":
+        from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
+
+        started = time.perf_counter()
+        result = convert_csv_to_ndjson(csv_path, out)
+        seconds = time.perf_counter() - started
+        rows = result.rows_out
+    elif way == "pandas":
+        import pandas as pd
+
+        started = time.perf_counter()
+        frame = pd.read_csv(csv_path, dtype={"cc_num": str, "zip": str})
+        Path(out).mkdir(parents=True, exist_ok=True)
+        frame.to_json(Path(out) / "all.ndjson", orient="records", lines=True)
+        seconds = time.perf_counter() - started
+        rows = len(frame)
+    else:
+        raise ValueError(way)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return {"rows": rows, "seconds": seconds, "peak_mib": peak_kib / 1024}
+
+
+def measure(way: str, csv_path: Path, out: Path) -> dict[str, float]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", way, str(csv_path), str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def generate(rows: int, folder: Path) -> Path:
+    from txviz_pipeline.ingest.sparkov import generate_csv
+
+    path = folder / f"sparkov-{rows}.csv"
+    started = time.perf_counter()
+    generate_csv(path, rows)
+    seconds = time.perf_counter() - started
+    size = path.stat().st_size / 2**20
+    print(f"generated {rows:,} rows ({size:,.0f} MiB) in {seconds:.1f} s ({rows / seconds:,.0f}/s)")
+    return path
+
+
+def table(title: str, results: dict[str, dict[str, float]], baseline: str | None) -> None:
+    print(f"\n{title}")
+    print(f"{'way':<34}{'rows':>11}{'seconds':>9}{'rows/s':>11}{'peak RSS':>11}{'speed':>8}")
+    base = results[baseline]["rows"] / results[baseline]["seconds"] if baseline else None
+    for name, r in results.items():
+        rate = r["rows"] / r["seconds"]
+        ratio = f"{rate / base:.1f}x" if base else "-"
+        print(
+            f"{name:<34}{r['rows']:>11,.0f}{r['seconds']:>9.2f}{rate:>11,.0f}"
+            f"{r['peak_mib']:>8,.0f} MiB{ratio:>8}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000, help="rows to generate")
+    parser.add_argument("--csv", type=Path, help="convert this CSV instead of generating one")
+    parser.add_argument("--full", action="store_true", help="also 100k vs 1.3M rows peak RSS")
+    parser.add_argument("--child", nargs=3, metavar=("WAY", "CSV", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(*args.child)))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="bench-convert-") as tmp:
+        folder = Path(tmp)
+        csv_path = args.csv or generate(args.rows, folder)
+        results = {
+            "pandas read_csv + to_json": measure("pandas", csv_path, folder / "pandas"),
+            "txviz convert_csv_to_ndjson": measure("txviz", csv_path, folder / "txviz"),
+        }
+        if (
+            results["pandas read_csv + to_json"]["rows"]
+            != results["txviz convert_csv_to_ndjson"]["rows"]
+        ):
+            print("warning: the two ways wrote different row counts")
+        table(f"CSV -> NDJSON, {csv_path.name}", results, "pandas read_csv + to_json")
+
+        if args.full:
+            flat = {}
+            for rows in (100_000, FULL_ROWS):
+                path = generate(rows, folder)
+                flat[f"txviz, {rows:,} rows"] = measure("txviz", path, folder / f"full-{rows}")
+                path.unlink()
+            table("Peak memory against file size (txviz)", flat, None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Ingest: the Sparkov source CSV (generator, validation, NDJSON conversion) and its replay."""

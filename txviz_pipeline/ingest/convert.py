@@ -1,0 +1,318 @@
+"""Sparkov CSV -> the NDJSON dataset that replay sends to Firehose.
+
+The output directory holds ``part-00000.ndjson``, ``part-00001.ndjson``, ... (consecutive rows
+in source order, one JSON object per line with the keys of ``schema.NDJSON_FIELDS``),
+``rejects.ndjson`` (``{"line", "reason", "raw"}`` per row that failed its checks) and
+``manifest.json``, written last: a directory without a manifest is an unfinished conversion.
+
+Blocks of lines are checked and typed by :mod:`txviz_pipeline.ingest.csvsource` and turned
+into JSON lines by one vectorised string join per block, on a small thread pool, then written
+in file order: there is no per-row Python and memory stays flat whatever the file size.
+
+Values are the CSV's own characters. ``cc_num``, ``zip``, ``dob`` and
+``trans_date_trans_time`` are JSON strings exactly as in the CSV (a card number never passes
+through a float); ``row_id``, ``city_pop``, ``unix_time`` and ``is_fraud`` are JSON integers;
+``amt``, ``lat``, ``long``, ``merch_lat`` and ``merch_long`` are JSON numbers with the CSV's
+text ("4.97" stays ``4.97``, "45.0" stays ``45.0``), so amounts are exact to the cent. A
+number the CSV writes in a form JSON does not allow (".5", "007", or "45" that a JSON reader
+would turn into an int) is written as Python's repr of the same double (``0.5``, ``45.0``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from txviz_pipeline.ingest.csvsource import (
+    ROW_SCHEMA,
+    CheckedChunk,
+    LineBlock,
+    Reject,
+    check_block,
+    line_blocks,
+    map_in_order,
+    require_sparkov_header,
+)
+from txviz_pipeline.schema import NDJSON_FIELDS
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "manifest.json"
+REJECTS_NAME = "rejects.ndjson"
+PART_GLOB = "part-*.ndjson"
+
+
+def part_name(index: int) -> str:
+    return f"part-{index:05d}.ndjson"
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    name: str
+    rows: int
+    bytes: int
+    first_row_id: int
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    source: Path
+    out_dir: Path
+    rows_in: int  # data lines read: rows_out + rejected
+    rows_out: int
+    rejected: int
+    parts: list[PartInfo]
+    bytes: int
+    first_event_time: str | None
+    last_event_time: str | None
+    seconds: float
+
+    @property
+    def rows(self) -> int:
+        """Rows written to the parts (the manifest's "rows")."""
+        return self.rows_out
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.out_dir / MANIFEST_NAME
+
+    @property
+    def rejects_path(self) -> Path:
+        return self.out_dir / REJECTS_NAME
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_in / self.seconds if self.seconds > 0 else 0.0
+
+
+def convert_csv_to_ndjson(
+    csv_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    chunk_rows: int = 100_000,
+    rows: int | None = None,
+) -> ConversionResult:
+    """Convert a Sparkov CSV into NDJSON parts of ``chunk_rows`` rows (first ``rows`` lines)."""
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    if rows is not None and rows < 0:
+        raise ValueError(f"rows must be >= 0, got {rows}")
+    started = time.perf_counter()
+    source = Path(csv_path)
+    require_sparkov_header(source)  # a wrong file fails here, before anything is written
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _remove_previous_dataset(out)
+
+    parts = _PartWriter(out, chunk_rows)
+    rows_in = rejected = 0
+    first_time: str | None = None
+    last_time: str | None = None
+    with open(out / REJECTS_NAME, "wb") as rejects:
+        # Blocks are checked and serialised on a thread pool, then written in file order.
+        blocks = line_blocks(source, rows=rows)
+        for chunk, lines in map_in_order(checked_ndjson, blocks):
+            rows_in += chunk.records
+            rejected += len(chunk.rejects)
+            rejects.writelines(_reject_line(r) for r in chunk.rejects)
+            if chunk.rows.num_rows:
+                parts.write(lines, chunk.rows.column("row_id"))
+                times = pc.min_max(chunk.rows.column("trans_date_trans_time"))
+                low, high = times["min"].as_py(), times["max"].as_py()
+                first_time = low if first_time is None else min(first_time, low)
+                last_time = high if last_time is None else max(last_time, high)
+    written = parts.close()
+
+    result = ConversionResult(
+        source=source,
+        out_dir=out,
+        rows_in=rows_in,
+        rows_out=sum(p.rows for p in written),
+        rejected=rejected,
+        parts=written,
+        bytes=sum(p.bytes for p in written),
+        first_event_time=first_time,
+        last_event_time=last_time,
+        seconds=time.perf_counter() - started,
+    )
+    _write_manifest(result)
+    log.info(
+        "converted %s: %d rows in, %d out in %d parts, %d rejected, %.0f rows/s",
+        source,
+        result.rows_in,
+        result.rows_out,
+        len(written),
+        result.rejected,
+        result.rows_per_second,
+    )
+    return result
+
+
+def _remove_previous_dataset(out: Path) -> None:
+    # The manifest goes first, so an interrupted run never looks like a complete dataset.
+    (out / MANIFEST_NAME).unlink(missing_ok=True)
+    for old in out.glob(PART_GLOB):
+        old.unlink()
+    (out / REJECTS_NAME).unlink(missing_ok=True)
+
+
+def _reject_line(reject: Reject) -> bytes:
+    record = {"line": reject.line, "reason": reject.reason, "raw": reject.raw}
+    return (json.dumps(record, ensure_ascii=False) + "\n").encode()
+
+
+class _PartWriter:
+    """Cuts the stream of NDJSON lines into parts of exactly ``chunk_rows`` rows (the last may
+    be shorter)."""
+
+    def __init__(self, out: Path, chunk_rows: int):
+        self.out = out
+        self.chunk_rows = chunk_rows
+        self.parts: list[PartInfo] = []
+        self.file: BinaryIO | None = None
+        self.rows = 0
+        self.first_row_id = 0
+
+    def write(self, lines: pa.Array, row_ids: pa.Array) -> None:
+        offsets = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1, lines.offset * 4)
+        data = memoryview(lines.buffers()[2])
+        done = 0
+        while done < len(lines):
+            if self.file is None:
+                self.file = open(self.out / part_name(len(self.parts)), "wb")  # noqa: SIM115
+                self.rows = 0
+                self.first_row_id = row_ids[done].as_py()
+            take = min(len(lines) - done, self.chunk_rows - self.rows)
+            self.file.write(data[offsets[done] : offsets[done + take]])
+            self.rows += take
+            done += take
+            if self.rows == self.chunk_rows:
+                self._finish_part()
+
+    def _finish_part(self) -> None:
+        assert self.file is not None
+        size = self.file.tell()
+        self.file.close()
+        self.file = None
+        name = part_name(len(self.parts))
+        self.parts.append(PartInfo(name, self.rows, size, self.first_row_id))
+        log.debug("wrote %s (%d rows)", name, self.rows)
+
+    def close(self) -> list[PartInfo]:
+        if self.file is not None:
+            self._finish_part()
+        return self.parts
+
+
+_DIGITS = np.zeros(256, dtype=bool)
+_DIGITS[ord("0") : ord("9") + 1] = True
+
+
+def checked_ndjson(block: LineBlock) -> tuple[CheckedChunk, pa.Array]:
+    """Check a block of CSV lines and build the NDJSON line of each good row."""
+    chunk = check_block(block)
+    return chunk, ndjson_lines(chunk)
+
+
+def ndjson_lines(chunk: CheckedChunk) -> pa.Array:
+    """One JSON object per good row, keys in NDJSON_FIELDS order, each ending in a newline."""
+    if chunk.text.num_rows == 0:
+        return pa.array([], pa.string())
+    pieces: list[pa.Array | str] = []
+    for i, (name, kind) in enumerate(zip(NDJSON_FIELDS, ROW_SCHEMA.types, strict=True)):
+        key = ("{" if i == 0 else ",") + f'"{name}":'
+        text = chunk.text.column(i)
+        if pa.types.is_string(kind):
+            pieces += [key + '"', _json_string(text), '"']
+        elif pa.types.is_floating(kind):
+            pieces += [key, _json_float(text, chunk.rows.column(i))]
+        else:  # checked integers are plain digits already
+            pieces += [key, text]
+    pieces.append("}\n")
+    return pc.binary_join_element_wise(*_merge_literals(pieces), "")
+
+
+def _offsets_and_data(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.frombuffer(col.buffers()[1], np.int32, len(col) + 1, col.offset * 4)
+    data = col.buffers()[2]
+    return offsets, np.frombuffer(data, np.uint8) if data is not None else np.zeros(1, np.uint8)
+
+
+def _json_string(col: pa.Array) -> pa.Array:
+    offsets, data = _offsets_and_data(col)
+    values = data[offsets[0] : offsets[-1]]
+    if not ((values < 32).any() or (values == ord('"')).any() or (values == ord("\\")).any()):
+        return col
+    # Rare: no Sparkov value holds a quote, backslash or control character.
+    return pa.array([json.dumps(v, ensure_ascii=False)[1:-1] for v in col.to_pylist()])
+
+
+def _json_float(text: pa.Array, values: pa.Array) -> pa.Array:
+    """The CSV's own text when it is JSON number syntax with a point or exponent, otherwise
+    Python's repr of the same double (".5", "+1", "007"; "45", which a JSON reader would
+    take for an int)."""
+    offsets, data = _offsets_and_data(text)
+    starts, ends = offsets[:-1], offsets[1:]
+    last_byte = len(data) - 1
+    first = data[starts]
+    lead_at = starts + (first == ord("-"))
+    lead = data[np.minimum(lead_at, last_byte)]
+    after_lead = data[np.minimum(lead_at + 1, last_byte)]
+    not_json = (
+        (first == ord("+"))
+        | (lead == ord("."))
+        | (data[ends - 1] == ord("."))
+        | ((lead == ord("0")) & (lead_at + 1 < ends) & _DIGITS[after_lead])
+    )
+    v = values.to_numpy()
+    rewrite = set(np.flatnonzero(not_json).tolist())
+    whole = np.flatnonzero((v == np.trunc(v)) & ~not_json)  # few: only these can lack a point
+    rewrite.update(i for i in whole.tolist() if not _has_point(text[i].as_py()))
+    if not rewrite:
+        return text
+    strings = text.to_pylist()
+    for i in rewrite:
+        strings[i] = repr(float(v[i]))
+    return pa.array(strings, pa.string())
+
+
+def _has_point(number: str) -> bool:
+    return "." in number or "e" in number or "E" in number
+
+
+def _merge_literals(pieces: list[pa.Array | str]) -> list[pa.Array | str]:
+    merged: list[pa.Array | str] = []
+    for piece in pieces:
+        if isinstance(piece, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    return merged
+
+
+def _write_manifest(result: ConversionResult) -> None:
+    manifest = {
+        "source": str(result.source),
+        "rows": result.rows_out,
+        "bytes": result.bytes,
+        "rejected": result.rejected,
+        "rejects": REJECTS_NAME,
+        "first_event_time": result.first_event_time,
+        "last_event_time": result.last_event_time,
+        "parts": [
+            {"name": p.name, "rows": p.rows, "bytes": p.bytes, "first_row_id": p.first_row_id}
+            for p in result.parts
+        ],
+    }
+    tmp = result.manifest_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, result.manifest_path)
