@@ -5,6 +5,7 @@ Each way runs in its own child process, so its peak RSS (ru_maxrss) is its own:
     .venv/bin/python bench/bench_convert.py                 # 200,000 generated rows
     .venv/bin/python bench/bench_convert.py --csv data/fraudTrain.csv
     .venv/bin/python bench/bench_convert.py --full          # also 100k vs 1.3M rows peak RSS
+    .venv/bin/python bench/bench_convert.py --references    # also polars and DuckDB whole-file
 
 The baseline is pandas ``read_csv`` + ``to_json(orient="records", lines=True)`` (cc_num read as
 a string so both ways write the same values).
@@ -46,6 +47,26 @@ def child(way: str, csv_path: str, out: str) -> dict[str, float]:
         frame.to_json(Path(out) / "all.ndjson", orient="records", lines=True)
         seconds = time.perf_counter() - started
         rows = len(frame)
+    elif way == "polars":
+        import polars as pl
+
+        started = time.perf_counter()
+        frame = pl.read_csv(csv_path, schema_overrides={"cc_num": pl.String, "zip": pl.String})
+        Path(out).mkdir(parents=True, exist_ok=True)
+        frame.write_ndjson(Path(out) / "all.ndjson")
+        seconds = time.perf_counter() - started
+        rows = frame.height
+    elif way == "duckdb":
+        import duckdb
+
+        started = time.perf_counter()
+        Path(out).mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect()
+        types = "{'cc_num': 'VARCHAR', 'zip': 'VARCHAR'}"
+        source = f"read_csv('{csv_path}', header=true, types={types})"
+        con.execute(f"COPY (SELECT * FROM {source}) TO '{Path(out) / 'all.ndjson'}' (FORMAT json)")
+        seconds = time.perf_counter() - started
+        rows = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
     else:
         raise ValueError(way)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
@@ -92,6 +113,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000, help="rows to generate")
     parser.add_argument("--csv", type=Path, help="convert this CSV instead of generating one")
     parser.add_argument("--full", action="store_true", help="also 100k vs 1.3M rows peak RSS")
+    parser.add_argument(
+        "--references", action="store_true", help="also time polars and DuckDB whole-file"
+    )
     parser.add_argument("--child", nargs=3, metavar=("WAY", "CSV", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -105,6 +129,10 @@ def main() -> None:
             "pandas read_csv + to_json": measure("pandas", csv_path, folder / "pandas"),
             "txviz convert_csv_to_ndjson": measure("txviz", csv_path, folder / "txviz"),
         }
+        if args.references:
+            # Whole-file engines without row checks or rejects, for scale.
+            results["polars read_csv + write_ndjson"] = measure("polars", csv_path, folder / "pl")
+            results["duckdb COPY ... (FORMAT json)"] = measure("duckdb", csv_path, folder / "dk")
         if (
             results["pandas read_csv + to_json"]["rows"]
             != results["txviz convert_csv_to_ndjson"]["rows"]

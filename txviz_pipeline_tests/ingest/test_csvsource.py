@@ -1,0 +1,196 @@
+"""Reading a Sparkov CSV: header checks first, then every row checked with a reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from txviz_pipeline.ingest.csvsource import (
+    HeaderOrderError,
+    SourceFileError,
+    format_report,
+    iter_checked_chunks,
+    read_header,
+    require_sparkov_header,
+    validate_csv,
+)
+from txviz_pipeline.schema import CATEGORIES, SOURCE_COLUMNS, SchemaError
+from txviz_pipeline.settings import REPO_ROOT
+
+DATA = Path(__file__).parent / "data"
+SAMPLE = REPO_ROOT / "data" / "sample.csv"
+MALFORMED = DATA / "malformed.csv"
+ULB = DATA / "ulb_creditcard_head.csv"
+
+# line -> what its reason must say (malformed.csv; the header is line 1)
+EXPECTED_REJECTS = {
+    5: "amt: not a number: 'abc'",
+    6: "expected 23 fields, found 3",
+    7: "category: not one of the 14 Sparkov categories: 'crypto'",
+    8: "trans_date_trans_time: not a 'YYYY-MM-DD HH:MM:SS' timestamp: '2019-02-30 10:00:00'",
+    9: "empty line",
+    10: "expected 23 fields, found 24",
+    11: "cc_num: not a card number of 8 to 19 digits: '2.70319E+15'",
+    13: "is_fraud: not 0 or 1: 'yes'",
+}
+GOOD_LINES = [2, 3, 4, 12, 14]
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    if isinstance(text, str):
+        text = text.encode()
+    path.write_bytes(text)
+    return path
+
+
+def test_header_of_the_sample_is_sparkov():
+    assert read_header(SAMPLE) == list(SOURCE_COLUMNS)
+    assert require_sparkov_header(SAMPLE) == list(SOURCE_COLUMNS)
+
+
+def test_ulb_creditcard_header_names_missing_and_unexpected_columns():
+    with pytest.raises(SchemaError) as raised:
+        require_sparkov_header(ULB)
+    err = raised.value
+    assert "V1" in err.unexpected and "Amount" in err.unexpected and "Class" in err.unexpected
+    assert "Time" in err.unexpected
+    assert "cc_num" in err.missing and "trans_date_trans_time" in err.missing
+    message = str(err)
+    assert "missing columns:" in message and "'cc_num'" in message and "'amt'" in message
+    assert "unexpected columns:" in message and "'V28'" in message and "'Class'" in message
+
+
+def test_the_ulb_file_fails_before_any_row_is_read():
+    with pytest.raises(SchemaError):
+        iter_checked_chunks(ULB)
+    with pytest.raises(SchemaError):
+        validate_csv(ULB)
+
+
+def test_misordered_header_gets_a_clear_error(tmp_path: Path):
+    columns = list(SOURCE_COLUMNS)
+    columns[5], columns[4] = columns[4], columns[5]  # amt before category
+    path = write(tmp_path / "swapped.csv", ",".join(columns) + "\n")
+    with pytest.raises(HeaderOrderError) as raised:
+        require_sparkov_header(path)
+    assert isinstance(raised.value, SchemaError)
+    assert "wrong order" in str(raised.value)
+    assert "column 5 is 'amt' but should be 'category'" in str(raised.value)
+
+
+def test_repeated_column_is_named(tmp_path: Path):
+    path = write(tmp_path / "twice.csv", ",".join([*SOURCE_COLUMNS, "amt"]) + "\n")
+    with pytest.raises(SchemaError, match="repeated columns: 'amt'"):
+        require_sparkov_header(path)
+
+
+def test_pandas_unnamed_index_header_is_accepted(tmp_path: Path):
+    text = SAMPLE.read_text().replace(",trans_date", "Unnamed: 0,trans_date", 1)
+    path = write(tmp_path / "unnamed.csv", text)
+    require_sparkov_header(path)
+    assert validate_csv(path).valid_rows == 5000
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        (b"", "is empty"),
+        (b"\n\n", "is empty"),
+        (b"\x1f\x8b\x08\x00\xff\xfe compressed", "not UTF-8"),
+    ],
+)
+def test_unreadable_files_get_a_clear_error(tmp_path: Path, content, message):
+    path = tmp_path / "source.csv"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(SourceFileError, match=message):
+        require_sparkov_header(path)
+
+
+def test_validate_the_sample():
+    report = validate_csv(SAMPLE)
+    lines = SAMPLE.read_text().splitlines()
+    assert report.ok
+    assert (report.rows, report.valid_rows, report.malformed_rows) == (5000, 5000, 0)
+    assert report.fraud_rows == sum(line.endswith(",1") for line in lines[1:])
+    assert 0.004 < report.fraud_rate < 0.008
+    assert set(report.categories) == set(CATEGORIES)
+    assert sum(report.categories.values()) == 5000
+    assert report.cards == 10
+    assert report.first_event_time == lines[1].split(",")[1]
+    assert report.last_event_time == lines[-1].split(",")[1]
+
+
+def test_validate_names_each_malformed_row_with_its_line_and_reason():
+    report = validate_csv(MALFORMED)
+    assert report.rows == 13
+    assert report.valid_rows == len(GOOD_LINES)
+    assert report.malformed_rows == len(EXPECTED_REJECTS)
+    assert {r.line: r.reason for r in report.malformed} == EXPECTED_REJECTS
+    raw = {r.line: r.raw for r in report.malformed}
+    lines = MALFORMED.read_text().split("\n")
+    assert all(raw[n] == lines[n - 1] for n in EXPECTED_REJECTS)
+    assert report.problems["(field count)"] == 2
+    assert report.problems["amt"] == 1
+    assert not report.ok
+
+
+def test_format_report_summarises_for_the_cli():
+    text = format_report(validate_csv(MALFORMED))
+    assert "PROBLEMS" in text
+    assert "malformed rows  8" in text
+    assert "line 5: amt: not a number: 'abc'" in text
+    assert "fraud rows      1" in text
+    ok = format_report(validate_csv(SAMPLE))
+    assert ok.splitlines()[0].endswith(": OK")
+    assert "gas_transport" in ok and "2019-01-01" in ok
+
+
+def test_small_blocks_give_the_same_lines_and_reasons():
+    whole = list(iter_checked_chunks(MALFORMED))
+    tiny = list(iter_checked_chunks(MALFORMED, chunk_bytes=300, workers=2))
+    assert len(tiny) > len(whole)
+
+    def summary(chunks):
+        rejects = [(r.line, r.reason) for c in chunks for r in c.rejects]
+        lines = [int(n) for c in chunks for n in c.lines]
+        return rejects, lines
+
+    assert summary(tiny) == summary(whole)
+    assert summary(whole)[1] == GOOD_LINES
+
+
+def test_row_limit_counts_data_lines_good_or_bad():
+    report = validate_csv(MALFORMED, rows=5)  # lines 2..6
+    assert report.rows == 5
+    assert report.valid_rows == 3
+    assert [r.line for r in report.malformed] == [5, 6]
+    assert validate_csv(SAMPLE, rows=1234).rows == 1234
+    assert validate_csv(SAMPLE, rows=0).rows == 0
+
+
+def test_crlf_files_and_a_missing_final_newline(tmp_path: Path):
+    text = SAMPLE.read_text()
+    crlf = write(tmp_path / "crlf.csv", text.replace("\n", "\r\n"))
+    assert validate_csv(crlf).valid_rows == 5000
+    no_newline = write(tmp_path / "nonl.csv", text.rstrip("\n"))
+    report = validate_csv(no_newline)
+    assert (report.rows, report.valid_rows) == (5000, 5000)
+
+
+def test_broken_quotes_and_bytes_are_rejected_row_by_row(tmp_path: Path):
+    lines = SAMPLE.read_bytes().split(b"\n")
+    lines[3] = lines[3].replace(b",F,", b',"F,', 1).replace(b",M,", b',"M,', 1)  # open quote
+    lines[5] = lines[5].replace(b"Apt.", b"Apt\xff")  # not UTF-8
+    lines[7] = lines[7][:30] + b'"' + lines[7][30:]  # stray quote inside a field
+    path = write(tmp_path / "broken.csv", b"\n".join(lines))
+    report = validate_csv(path)
+    assert report.rows == 5000
+    assert report.valid_rows + report.malformed_rows == 5000
+    bad = {r.line: r.reason for r in report.malformed}
+    assert set(bad) == {4, 6, 8}
+    assert bad[4].startswith("expected 23 fields, found ")
+    assert bad[6] == "not UTF-8 text"
+    assert bad[8].startswith("cc_num: not a card number")
