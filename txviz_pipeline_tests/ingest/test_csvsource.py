@@ -194,3 +194,16 @@ def test_broken_quotes_and_bytes_are_rejected_row_by_row(tmp_path: Path):
     assert bad[4].startswith("expected 23 fields, found ")
     assert bad[6] == "not UTF-8 text"
     assert bad[8].startswith("cc_num: not a card number")
+
+
+def test_a_huge_line_is_rejected_without_stopping_the_read(tmp_path: Path):
+    lines = SAMPLE.read_bytes().split(b"\n")
+    lines[10] = b"x" * (10 << 20)  # a 10 MiB "line", e.g. a binary blob pasted into the file
+    lines[20] = b"y" * (2 << 20)  # 2 MiB: fits in a read block, fails as a 1-field line
+    path = write(tmp_path / "huge.csv", b"\n".join(lines))
+    report = validate_csv(path)
+    assert (report.rows, report.valid_rows) == (5000, 4998)
+    first, second = report.malformed
+    assert first.line == 11 and first.reason.startswith("line longer than")
+    assert second.line == 21 and second.reason == "expected 23 fields, found 1"
+    assert len(first.raw) <= 200 and len(second.raw) <= 10_000
