@@ -180,7 +180,7 @@ def cmd_replay(args) -> int:
     settings = _embedded_settings()
     dataset = settings.ndjson_dir / args.path.stem
     conversion = convert_csv_to_ndjson(args.path, dataset)
-    print(f"converted {conversion.rows:,} rows ({conversion.rejected:,} rejected) to {dataset}")
+    print(f"converted {conversion.rows_out:,} rows ({conversion.rejected:,} rejected) to {dataset}")
     options = ReplayOptions(
         rows=args.rows,
         processes=args.processes,
@@ -195,7 +195,7 @@ def cmd_replay(args) -> int:
         TimeRemainingColumn(),
     ]
     with Progress(*columns) as bar:
-        task = bar.add_task("replay", total=args.rows or conversion.rows, rate="")
+        task = bar.add_task("replay", total=args.rows or conversion.rows_out, rate="")
 
         def on_progress(p) -> None:
             rate = f"{p.records_per_s:,.0f} rec/s {p.mib_per_s:.2f} MiB/s"

@@ -68,14 +68,18 @@ def transactions_ndjson(
     out_dir = aws.settings().ndjson_dir / source.stem
     result = convert_csv_to_ndjson(source, out_dir)
     context.log.info(
-        "converted %s: %d rows, %d rejected -> %s", source, result.rows, result.rejected, out_dir
+        "converted %s: %d rows, %d rejected -> %s",
+        source,
+        result.rows_out,
+        result.rejected,
+        out_dir,
     )
     return dg.Output(
-        {"dataset_dir": str(out_dir), "source": str(source), "rows": result.rows},
+        {"dataset_dir": str(out_dir), "source": str(source), "rows": result.rows_out},
         metadata={
             "source": dg.MetadataValue.path(str(source)),
             "dataset_dir": dg.MetadataValue.path(str(out_dir)),
-            "rows": result.rows,
+            "rows": result.rows_out,
             "rejected": result.rejected,
             "bytes": result.bytes,
         },
@@ -117,6 +121,7 @@ def firehose_replay(
             "rows": result.rows,
             "bytes": result.bytes,
             "batches": result.batches,
+            "sent": result.sent,
             "retried": result.retried,
             "failed": result.failed,
             "records_per_s": round(result.records_per_s, 1),
