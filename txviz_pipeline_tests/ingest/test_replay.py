@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from txviz_pipeline import aws
 from txviz_pipeline.ingest.ratelimit import Limits, RateLimiter
@@ -89,7 +92,36 @@ def test_a_missing_final_newline_is_added(tmp_path):
     assert batch.payload.endswith(b"}\n") and batch.payload.count(b"\n") == 3
 
 
-def test_byte_limit_and_oversized_records(tmp_path):
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 3_000), min_size=1, max_size=1_500),
+    chunk_bytes=st.integers(64, 20_000),
+    max_records=st.integers(1, 500),
+    data=st.data(),
+)
+def test_any_line_lengths_chunk_sizes_and_slices(lengths, chunk_bytes, max_records, data):
+    """Batches are contiguous, within limits, and reproduce the selected lines exactly."""
+    start = data.draw(st.integers(0, len(lengths)))
+    end = data.draw(st.integers(start, len(lengths)))
+    lines = [b'{"row_id": %d, "pad": "%s"}\n' % (i, b"x" * n) for i, n in enumerate(lengths)]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_dataset(Path(tmp) / "ds", len(lines), parts=3, lines=lines)
+        planner = BatchPlanner(
+            Dataset.open(path), start, end, max_records=max_records, chunk_bytes=chunk_bytes
+        )
+        batches = list(planner)
+    assert b"".join(b.payload for b in batches) == b"".join(lines[start:end])
+    assert all(0 < b.count <= max_records for b in batches)
+    assert [(b.first_row, b.end_row) for b in batches] == [
+        (start + sum(b.count for b in batches[:i]), start + sum(b.count for b in batches[: i + 1]))
+        for i in range(len(batches))
+    ]
+    if end > start:
+        assert (planner.first_row_id, planner.last_row_id) == (start, end - 1)
+
+
+@pytest.mark.parametrize("chunk_bytes", [64 * 1024, 8 * 1024 * 1024])
+def test_byte_limit_and_oversized_records(tmp_path, chunk_bytes):
     big = 300 * 1024  # 14 of these exceed 4 MiB
     lines = [
         json.dumps(record(i, START, job="x" * (2 * MAX_RECORD_BYTES if i == 20 else big))).encode()
@@ -97,7 +129,7 @@ def test_byte_limit_and_oversized_records(tmp_path):
         for i in range(40)
     ]
     path = write_dataset(tmp_path / "ds", 40, lines=lines)
-    batches = list(BatchPlanner(Dataset.open(path), 0, 40))
+    batches = list(BatchPlanner(Dataset.open(path), 0, 40, chunk_bytes=chunk_bytes))
     assert all(len(b.payload) <= MAX_BATCH_BYTES for b in batches)
     assert max(b.count for b in batches) == 13
     rejects = [r for b in batches for r in b.rejects]
@@ -108,16 +140,21 @@ def test_byte_limit_and_oversized_records(tmp_path):
     assert sum(b.end_row - b.first_row for b in batches) == 40
 
 
-def test_inconsistent_manifest_is_a_clear_error(tmp_path):
-    path = write_dataset(tmp_path / "ds", 10, parts=2)
-    manifest = json.loads((path / "manifest.json").read_text())
-    manifest["parts"][0]["rows"] = 4
-    manifest["parts"][1]["rows"] = 6
-    (path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ReplayError, match="part-00000.ndjson holds 5 lines"):
-        list(BatchPlanner(Dataset.open(path), 0, 10))
+def test_inconsistent_datasets_are_clear_errors(tmp_path):
     with pytest.raises(ReplayError, match="no manifest.json"):
         Dataset.open(tmp_path)
+    path = write_dataset(tmp_path / "ds", 10, parts=2)
+    with (path / "part-00001.ndjson").open("ab") as f:
+        f.write(b'{"row_id": 10}\n')
+    with pytest.raises(ReplayError, match="part-00001.ndjson is .* bytes but manifest.json says"):
+        Dataset.open(path)
+    path = write_dataset(tmp_path / "ds2", 10, parts=2)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["rows"] = 12
+    manifest["parts"][1]["rows"] = 7
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ReplayError, match="ends after 10 rows but its manifest.json says 12"):
+        list(BatchPlanner(Dataset.open(path), 0, 12))
 
 
 # ---- time-compressed replay ---------------------------------------------------------------
@@ -393,6 +430,20 @@ def test_failures_are_retried_or_dead_lettered_and_counts_reconcile(tmp_path, mo
             assert json.loads(d["data"]) == record(d["row_id"], START)
     manifest = read_json(moto_settings, "replays/faulty/manifest.json")
     assert manifest["sent"] + manifest["failed"] == 1_200 and manifest["complete"]
+
+
+@pytest.mark.integration
+def test_compressed_replay_waits_between_batches_and_lands_every_row(tmp_path, moto_settings):
+    """Events 6 s apart at speed 3: workers sit idle ~2 s between batches and must stay."""
+    create_stream(moto_settings)
+    path = write_dataset(tmp_path / "ds", 4, step_s=6.0)
+    result = replay(
+        path, moto_settings, ReplayOptions(processes=2, speed=3, replay_id="compressed")
+    )
+    assert (result.rows, result.batches, result.failed) == (4, 4, 0)
+    assert sorted(landed_row_ids(moto_settings)) == [0, 1, 2, 3]
+    manifest = read_json(moto_settings, "replays/compressed/manifest.json")
+    assert manifest["speed"] == 3 and manifest["complete"]
 
 
 @pytest.mark.integration
