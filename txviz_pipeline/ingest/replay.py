@@ -3,15 +3,18 @@ resumable, in N processes.
 
 How it works
 ------------
-The **parent** process reads the dataset's parts in order, in large chunks, and cuts them into
-PutRecordBatch batches without parsing JSON: it finds up to 500 line ends with ``bytes.find``
-and ships the whole slice as one ``bytes`` object (one copy, one pickle), so cutting costs a few
-microseconds per batch. A batch holds at most 500 records and 4 MiB of record data (AWS's
-limits); a record over 1,000 KiB is never sent but routed, with its reason, to the dead-letter
-output in the batch it belongs to. Records are the raw NDJSON lines including their ``"\\n"``,
-because Firehose adds no delimiter. Only the time-compressed mode looks inside a line, and only
-at ``trans_date_trans_time``, to stamp each batch with its first event time and to cut a batch
-where the events cross ``max_lead_s`` of replay time, so no record leaves much before it is due.
+The **parent** process reads the dataset's parts in order through one reusable 8 MiB buffer
+(``readinto``; parts flow into each other, so batches span part boundaries) and cuts
+PutRecordBatch batches without parsing JSON: it jumps 500 average line lengths ahead, counts the
+line ends in between in C, walks the few lines of difference, and ships the slice as one
+``bytes`` object (one copy, one pickle). That is about a microsecond per row; the workers split
+a batch into records with one ``splitlines``. A batch holds at most 500 records and 4 MiB of
+record data (AWS's limits); a record over 1,000 KiB is never sent but routed, with its reason,
+to the dead-letter output in the batch it belongs to. Records are the raw NDJSON lines including
+their ``"\\n"``, because Firehose adds no delimiter. Only the time-compressed mode looks inside
+a line, and only at ``trans_date_trans_time``, to stamp each batch with its first event time and
+to cut a batch where the events cross ``max_lead_s`` of replay time, so no record leaves much
+before it is due.
 
 The parent hands batches to **N worker processes** (``processes``, default ``os.cpu_count()``)
 over a bounded queue (2 per worker), so reading never runs far ahead of sending and memory stays
