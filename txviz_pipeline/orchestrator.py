@@ -102,3 +102,18 @@ def launch_replay(port: int, source_csv: str, replay: dict | None = None) -> str
             if time.monotonic() > deadline:
                 raise
             time.sleep(1)
+
+
+FAILED_RUNS_QUERY = """
+query FailedRuns {
+  runsOrError(filter: {statuses: [FAILURE]}) {
+    ... on Runs { results { runId jobName } }
+  }
+}
+"""
+
+
+def failed_runs(port: int) -> list[tuple[str, str]]:
+    """(job name, run id) of every failed run, read over GraphQL."""
+    result = graphql_client(port)._execute(FAILED_RUNS_QUERY)
+    return [(r["jobName"], r["runId"]) for r in result["runsOrError"]["results"]]

@@ -24,6 +24,8 @@ ERROR_PREFIX_TEMPLATE = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/M
 PROCESSING_FAILED_PREFIX = "errors/processing-failed/"
 CURATED_PREFIX = "curated/transactions/"
 REPLAY_PREFIX = "replays/"
+# Records the replay could not put into Firehose after its retries (dead letters).
+REPLAY_FAILED_PREFIX = "errors/replay-failed/"
 ALERTS_TOPIC = "txviz-alerts"
 GLUE_DATABASE = "txviz"
 GLUE_TABLE = "transactions"

@@ -60,7 +60,11 @@ def wait_for_run(port: int, run_id: str, deadline: float) -> str:
     client = orchestrator.graphql_client(port)
     while time.monotonic() < deadline:
         status = client.get_run_status(run_id)
-        if status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):
+        if status in (
+            DagsterRunStatus.SUCCESS,
+            DagsterRunStatus.FAILURE,
+            DagsterRunStatus.CANCELED,
+        ):
             return status.value
         time.sleep(2)
     raise AssertionError(f"run {run_id} did not finish in time")
@@ -101,6 +105,7 @@ def test_csv_to_dashboard_reconciles_exactly(pipeline):
         rows = spice_row_count(settings.spice_path)
         if rows >= expected["rows"]:
             break
+        assert not orchestrator.failed_runs(port), "a pipeline run failed"
         time.sleep(2)
     assert rows == expected["rows"], f"SPICE holds {rows} of {expected['rows']} rows"
 

@@ -83,7 +83,7 @@ from txviz_pipeline.ingest.ratelimit import (
     RateLimiter,
 )
 from txviz_pipeline.schema import SOURCE_TIMESTAMP_FORMAT
-from txviz_pipeline.settings import REPLAY_PREFIX, Settings
+from txviz_pipeline.settings import REPLAY_FAILED_PREFIX, REPLAY_PREFIX, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,6 @@ MAX_BATCH_RECORDS = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_RECORD_BYTES = 1000 * 1024
 
-REPLAY_FAILED_PREFIX = "errors/replay-failed/"
 RECORD_TOO_LARGE = "RecordTooLarge"
 
 # Whole-call errors worth retrying; any other ClientError below HTTP 500 fails the replay.

@@ -33,7 +33,6 @@ def transactions_parquet(context: dg.AssetExecutionContext, aws: AwsResource):
 process_landing_job = dg.define_asset_job(
     "process_landing_job",
     selection=[landing_transactions, transactions_parquet],
-    partitions_def=landing_hours,
     description="Check an hour of the landing zone and compact it to Parquet.",
     # The instance runs one run per dagster/partition tag value at a time (the
     # tag_concurrency_limits in the dagster.yaml that `txviz` writes), so an older run can never

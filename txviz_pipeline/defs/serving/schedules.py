@@ -24,4 +24,4 @@ quarter_hourly_spice_schedule = dg.ScheduleDefinition(
 )
 def compaction_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
     """Refresh SPICE after each new hourly Parquet; runs for one burst of compactions coalesce."""
-    yield dg.RunRequest(run_key=str(asset_event.storage_id))
+    yield dg.RunRequest(run_key=f"{asset_event.run_id}:{asset_event.timestamp}")
