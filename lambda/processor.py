@@ -110,7 +110,12 @@ LANDING_FIELDS: tuple[str, ...] = (
     "fraud_score",
     "fraud_reasons",
     "processed_at",
+    "replay_id",
 )
+# Added by the replay to every record it sends, so reconciliation can tell replays apart;
+# optional because other producers don't send it.
+REPLAY_ID_FIELD = "replay_id"
+REPLAY_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 CATEGORIES: tuple[str, ...] = (
     "entertainment",
     "food_dining",
@@ -129,6 +134,8 @@ CATEGORIES: tuple[str, ...] = (
 )
 _CATEGORY_SET = frozenset(CATEGORIES)
 _FIELD_SET = frozenset(NDJSON_FIELDS)
+_FIELD_SET_WITH_REPLAY = _FIELD_SET | {REPLAY_ID_FIELD}
+_REPLAY_ID_RE = re.compile(REPLAY_ID_PATTERN)
 
 # Fraud rules. Sparkov fraud is ~80 % at 22:00-04:00 with inflated amounts in these categories,
 # and amt >= $500 alone has a 23 % fraud rate on the real data. Per-category "high" amounts sit
@@ -485,11 +492,11 @@ def _json_type(value: Any) -> str:
 def validate(obj: dict[str, Any]) -> dict[str, Any]:
     """Check a parsed record's fields, types and ranges; typed values, or RecordError."""
     keys = obj.keys()
-    if keys != _FIELD_SET:
+    if keys != _FIELD_SET and keys != _FIELD_SET_WITH_REPLAY:
         missing = [f for f in NDJSON_FIELDS if f not in obj]
         if missing:
             raise RecordError("missing_fields", ", ".join(missing))
-        extra = sorted(k for k in keys if k not in _FIELD_SET)
+        extra = sorted(k for k in keys if k not in _FIELD_SET_WITH_REPLAY)
         raise RecordError("unexpected_fields", ", ".join(_show(k) for k in extra[:10]))
 
     event_text = obj["trans_date_trans_time"]
@@ -518,7 +525,13 @@ def validate(obj: dict[str, Any]) -> dict[str, Any]:
     for name in ("first", "last", "street"):
         if not isinstance(obj[name], str):
             raise RecordError("bad_type", f"{name} is a {_json_type(obj[name])}, expected a string")
+    replay_id = obj.get(REPLAY_ID_FIELD)
+    if replay_id is not None and not (
+        isinstance(replay_id, str) and _REPLAY_ID_RE.fullmatch(replay_id)
+    ):
+        raise RecordError("bad_value", f"replay_id {_show(replay_id)} is not a replay name")
     return {
+        "replay_id": replay_id,
         "row_id": _int(obj, "row_id", 0),
         "event_dt": event_dt,
         "event_text": event_text,
@@ -751,6 +764,7 @@ def normalise(
         "fraud_score": score,
         "fraud_reasons": reasons,
         "processed_at": processed_at,
+        "replay_id": fields["replay_id"],
     }
 
 

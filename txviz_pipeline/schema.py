@@ -5,6 +5,7 @@ own copy of the categories and field names; ``test_lambda_schema_agrees`` proves
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 # The Kaggle "Credit Card Transactions Fraud Detection" (Sparkov) CSV, in file order. The first
@@ -118,7 +119,46 @@ LANDING_FIELDS: dict[str, str] = {
     "fraud_score": "float64",  # the processor's real-time score, 0..1
     "fraud_reasons": "list<string>",
     "processed_at": "string",
+    # The replay that sent the record (null from other producers): reconciliation per replay.
+    "replay_id": "string?",
 }
+
+# Added by the replay to each record it sends (see ingest/replay.py), passed through by the
+# processor; the same pattern is enforced by both.
+REPLAY_ID_FIELD = "replay_id"
+# Replay ids also name checkpoint files and S3 keys.
+REPLAY_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _conforms(value: object, kind: str) -> bool:
+    if kind.endswith("?"):
+        return value is None or _conforms(value, kind[:-1])
+    # bool is a subclass of int in Python; a JSON true/false is never a valid number here.
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "int64":
+        return type(value) is int and _INT64_MIN <= value <= _INT64_MAX
+    if kind == "float64":
+        return type(value) in (int, float) and math.isfinite(value)
+    if kind == "list<string>":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    raise ValueError(f"unknown landing field type {kind!r}")
+
+
+def landing_record_problem(record: object) -> str | None:
+    """Why ``record`` (a parsed JSON value) is not a landing record, or None if it is one."""
+    if not isinstance(record, dict):
+        return f"not a JSON object ({type(record).__name__})"
+    if record.keys() != LANDING_FIELDS.keys():
+        missing = sorted(LANDING_FIELDS.keys() - record.keys())
+        unexpected = sorted(record.keys() - LANDING_FIELDS.keys())
+        return f"keys differ: missing {missing}, unexpected {unexpected}"
+    for name, kind in LANDING_FIELDS.items():
+        if not _conforms(record[name], kind):
+            return f"{name}={record[name]!r:.60} is not {kind}"
+    return None
 
 
 class SchemaError(ValueError):

@@ -10,7 +10,6 @@ its file, so retries and backfills are idempotent. Counts reconcile exactly:
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from txviz_pipeline import aws
-from txviz_pipeline.schema import LANDING_FIELDS
+from txviz_pipeline.schema import LANDING_FIELDS, landing_record_problem
 from txviz_pipeline.settings import CURATED_PREFIX, LANDING_PREFIX, PARTITION_FMT, Settings
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,6 @@ ARRIVAL_HOUR_FMT = "%Y-%m-%d-%H"
 PARQUET_COMPRESSION = "zstd"
 # Objects are small (one Firehose delivery each) and S3 latency dominates: fetch a few at once.
 _FETCH_THREADS = 8
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -48,37 +46,10 @@ def landing_arrow_schema() -> pa.Schema:
     """The Arrow schema of a landing record, derived from ``schema.LANDING_FIELDS``."""
     return pa.schema(
         [
-            pa.field(name, _ARROW_TYPES[kind], nullable=False)
+            pa.field(name, _ARROW_TYPES[kind.rstrip("?")], nullable=kind.endswith("?"))
             for name, kind in LANDING_FIELDS.items()
         ]
     )
-
-
-def _conforms(value: Any, kind: str) -> bool:
-    # bool is a subclass of int in Python; a JSON true/false is never a valid number here.
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "int64":
-        return type(value) is int and _INT64_MIN <= value <= _INT64_MAX
-    if kind == "float64":
-        return type(value) in (int, float) and math.isfinite(value)
-    if kind == "list<string>":
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    raise ValueError(f"unknown landing field type {kind!r}")
-
-
-def check_landing_record(record: Any) -> str | None:
-    """Why ``record`` (a parsed JSON value) is not a landing record, or None if it is one."""
-    if not isinstance(record, dict):
-        return f"not a JSON object ({type(record).__name__})"
-    if record.keys() != LANDING_FIELDS.keys():
-        missing = sorted(LANDING_FIELDS.keys() - record.keys())
-        unexpected = sorted(record.keys() - LANDING_FIELDS.keys())
-        return f"keys differ: missing {missing}, unexpected {unexpected}"
-    for name, kind in LANDING_FIELDS.items():
-        if not _conforms(record[name], kind):
-            return f"{name}={record[name]!r} is not {kind}"
-    return None
 
 
 def parse_landing_lines(lines: Iterable[bytes | str]) -> tuple[pa.Table, int]:
@@ -103,7 +74,7 @@ def _parse(lines: Iterable[bytes | str]) -> tuple[pa.Table, int, list[str]]:
         except orjson.JSONDecodeError as exc:
             reason: str | None = f"invalid JSON: {exc}"
         else:
-            reason = check_landing_record(record)
+            reason = landing_record_problem(record)
         if reason is not None:
             bad += 1
             if len(reasons) < 5:

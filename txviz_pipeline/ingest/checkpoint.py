@@ -21,15 +21,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from txviz_pipeline.schema import REPLAY_ID_PATTERN
 from txviz_pipeline.settings import REPLAY_PREFIX, Settings
 
 CHECKPOINT_VERSION = 1
-_REPLAY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_REPLAY_ID = re.compile(REPLAY_ID_PATTERN)
 
 
 def validate_replay_id(replay_id: str) -> str:
     """Replay ids become file names and S3 keys: letters, digits, '.', '_' and '-' only."""
-    if not _REPLAY_ID.match(replay_id):
+    if not _REPLAY_ID.fullmatch(replay_id):
         raise ValueError(
             f"invalid replay id {replay_id!r}: use 1-128 letters, digits, '.', '_' or '-' "
             "(starting with a letter or digit)"

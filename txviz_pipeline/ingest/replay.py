@@ -82,7 +82,7 @@ from txviz_pipeline.ingest.ratelimit import (
     Limits,
     RateLimiter,
 )
-from txviz_pipeline.schema import SOURCE_TIMESTAMP_FORMAT
+from txviz_pipeline.schema import REPLAY_ID_FIELD, SOURCE_TIMESTAMP_FORMAT
 from txviz_pipeline.settings import REPLAY_FAILED_PREFIX, REPLAY_PREFIX, Settings
 
 logger = logging.getLogger(__name__)
@@ -91,6 +91,21 @@ logger = logging.getLogger(__name__)
 MAX_BATCH_RECORDS = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_RECORD_BYTES = 1000 * 1024
+# Each record gains ``,"replay_id":"<id>"`` in the worker: batches are cut with room for it.
+MAX_TAG_BYTES = len(b',"replay_id":""') + 128
+
+
+def tag_records(payload: bytes, replay_id: str) -> bytes:
+    """Add ``"replay_id"`` to every record of a batch in one C-level pass.
+
+    Converted records are flat JSON objects, one a line, so ``}`` followed by a newline byte
+    marks exactly the end of each record (a newline inside a JSON string is escaped as ``\\n``).
+    Lines that are not such objects pass unchanged and fail in the processor as before.
+    """
+    return payload.replace(
+        b"}\n", b',"%s":"%s"}\n' % (REPLAY_ID_FIELD.encode(), replay_id.encode())
+    )
+
 
 RECORD_TOO_LARGE = "RecordTooLarge"
 
@@ -423,7 +438,7 @@ class BatchPlanner:
                 return None
             # Under 1,000 KiB in total, no record can be too large and the batch is within
             # 4 MiB: the common case needs no look at single lines.
-            if end - pos <= MAX_RECORD_BYTES:
+            if end - pos <= MAX_RECORD_BYTES - MAX_TAG_BYTES:
                 with memoryview(buf) as view:
                     payload = bytes(view[pos:end])
                 s.start = end
@@ -475,15 +490,16 @@ class BatchPlanner:
                     break
                 line_end = j + 1
                 length = line_end - cur
-                if length > MAX_RECORD_BYTES:
+                if length + MAX_TAG_BYTES > MAX_RECORD_BYTES:
                     reason = (
-                        f"record is {length:,} bytes; Firehose accepts at most "
-                        f"{MAX_RECORD_BYTES:,} bytes (1,000 KiB) per record"
+                        f"record is {length:,} bytes; with its replay_id tag it would exceed "
+                        f"Firehose's limit of {MAX_RECORD_BYTES:,} bytes (1,000 KiB) per record"
                     )
                     rejects.append((bytes(view[cur:line_end]), RECORD_TOO_LARGE, reason))
                     last, cur = cur, line_end
                     continue
-                if len(pieces) == self.max_records or size + length > MAX_BATCH_BYTES:
+                tagged = size + length + MAX_TAG_BYTES * (len(pieces) + 1)
+                if len(pieces) == self.max_records or tagged > MAX_BATCH_BYTES:
                     break
                 if self.speed is not None:
                     stamp = _event_time_bytes(buf, cur, j)
@@ -724,6 +740,7 @@ class _Worker:
 
     def process(self, seq: int, first_row: int, end_row: int, payload: bytes, rejects: list):
         cfg = self.config
+        payload = tag_records(payload, cfg.replay_id)
         if b"\r" in payload:
             lines = payload.split(b"\n")
             lines.pop()

@@ -13,39 +13,11 @@ from datetime import datetime
 
 import orjson
 
-from txviz_pipeline.schema import LANDING_FIELDS
+from txviz_pipeline.schema import landing_record_problem
 from txviz_pipeline.settings import LANDING_PREFIX, PROCESSING_FAILED_PREFIX
 
 MAX_EXAMPLES = 5
 DEFAULT_MAX_BAD_RECORD_RATE = 0.05
-
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "int64": (int,),
-    "float64": (int, float),
-    "list<string>": (list,),
-}
-
-
-def record_problem(record: object) -> str | None:
-    """Why ``record`` does not conform to the landing schema, or None if it does."""
-    if not isinstance(record, dict):
-        return f"not a JSON object but {type(record).__name__}"
-    missing = [name for name in LANDING_FIELDS if name not in record]
-    if missing:
-        return f"missing fields: {', '.join(missing)}"
-    extra = [name for name in record if name not in LANDING_FIELDS]
-    if extra:
-        return f"unexpected fields: {', '.join(extra)}"
-    for name, type_name in LANDING_FIELDS.items():
-        value = record[name]
-        # bool is an int subclass in Python; in the landing schema it is never a number.
-        if isinstance(value, bool) or not isinstance(value, _JSON_TYPES[type_name]):
-            return f"{name} should be {type_name}, got {type(value).__name__}"
-        if type_name == "list<string>" and not all(isinstance(v, str) for v in value):
-            return f"{name} should hold strings only"
-    return None
-
 
 @dataclass
 class PartitionReport:
@@ -104,7 +76,7 @@ def read_partition(s3, bucket: str, partition: str) -> PartitionReport:
                 report.unparseable += 1
                 report.example(f"{key}:{line_no}: does not parse: {exc}")
                 continue
-            problem = record_problem(record)
+            problem = landing_record_problem(record)
             if problem:
                 report.nonconforming += 1
                 report.example(f"{key}:{line_no}: {problem}")

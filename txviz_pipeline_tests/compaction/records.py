@@ -43,6 +43,7 @@ def landing_record(i: int, **overrides: Any) -> dict[str, Any]:
         "fraud_score": 0.91 if is_fraud else 0.12,
         "fraud_reasons": ["night_hour", "shopping_net_category"] if is_fraud else [],
         "processed_at": "2026-11-27T09:00:01Z",
+        "replay_id": "replay-1",
     }
     record.update(overrides)
     assert record.keys() == LANDING_FIELDS.keys()

@@ -16,8 +16,9 @@ from txviz_pipeline.compaction import (
     landing_arrow_schema,
     parse_landing_lines,
 )
-from txviz_pipeline.compaction.compact import check_landing_record, dedupe_and_sort
+from txviz_pipeline.compaction.compact import dedupe_and_sort
 from txviz_pipeline.schema import LANDING_FIELDS
+from txviz_pipeline.schema import landing_record_problem as check_landing_record
 from txviz_pipeline_tests.compaction.records import landing_record, ndjson
 
 PARTITION = "2026/11/27/09"

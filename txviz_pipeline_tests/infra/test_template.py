@@ -19,6 +19,7 @@ from txviz_pipeline.serving import queries
 TEMPLATE_PATH = settings.REPO_ROOT / "infra" / "template.yaml"
 GLUE_TYPES = {"string": "string", "int64": "bigint", "float64": "double"}
 GLUE_TYPES["list<string>"] = "array<string>"
+GLUE_TYPES["string?"] = "string"  # every Glue column is nullable
 QUICKSIGHT_TYPES = {"string": "STRING", "int64": "INTEGER", "float64": "DECIMAL"}
 
 

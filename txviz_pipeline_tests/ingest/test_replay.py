@@ -357,7 +357,8 @@ def test_rows_limit_sends_only_the_first_rows(tmp_path, moto_settings):
     landed = landed_row_ids(moto_settings)
     assert sorted(landed) == list(range(1_100)) and set(landed.values()) == {1}
     assert (result.rows, result.sent, result.failed, result.batches) == (1_100, 1_100, 0, 3)
-    assert result.bytes == sum(map(len, dataset_lines(path)[:1_100]))
+    tag = len(b',"replay_id":"first-rows"')
+    assert result.bytes == sum(len(line) + tag for line in dataset_lines(path)[:1_100])
     assert progress[-1].rows_done == progress[-1].rows_total == 1_100
     manifest = read_json(moto_settings, "replays/first-rows/manifest.json")
     assert manifest["rows_requested"] == 1_100 and manifest["rows"] == 1_100
@@ -427,7 +428,9 @@ def test_failures_are_retried_or_dead_lettered_and_counts_reconcile(tmp_path, mo
         if d["row_id"] != 700:
             assert (d["error_code"], d["attempts"]) == ("InternalFailure", 4)
             assert "not accepted after 4 attempts" in d["reason"]
-            assert json.loads(d["data"]) == record(d["row_id"], START)
+            # What was sent: the record tagged with the replay that sent it.
+            sent = {**record(d["row_id"], START), "replay_id": "faulty"}
+            assert json.loads(d["data"]) == sent
     manifest = read_json(moto_settings, "replays/faulty/manifest.json")
     assert manifest["sent"] + manifest["failed"] == 1_200 and manifest["complete"]
 
@@ -463,3 +466,14 @@ def test_options_are_validated():
         ReplayOptions(max_batch_records=501)
     with pytest.raises(ValueError, match="checkpoint_store"):
         ReplayOptions(checkpoint_store="redis")
+
+
+def test_tag_records_names_the_replay_in_every_record():
+    from txviz_pipeline.ingest.replay import tag_records
+
+    lines = [{"row_id": 1, "merchant": "fraud_A}\nB"}, {"row_id": 2, "job": "}"}]
+    payload = b"".join(json.dumps(x).encode() + b"\n" for x in lines)
+    tagged = tag_records(payload, "replay-7")
+    assert [json.loads(x) for x in tagged.splitlines()] == [
+        {**x, "replay_id": "replay-7"} for x in lines
+    ]

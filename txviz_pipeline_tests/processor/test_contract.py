@@ -33,6 +33,8 @@ def test_lambda_schema_agrees():
     assert processor.NDJSON_FIELDS == schema.NDJSON_FIELDS
     assert processor.CATEGORIES == schema.CATEGORIES
     assert tuple(schema.LANDING_FIELDS) == processor.LANDING_FIELDS
+    assert processor.REPLAY_ID_FIELD == schema.REPLAY_ID_FIELD
+    assert processor.REPLAY_ID_PATTERN == schema.REPLAY_ID_PATTERN
     assert set(processor.HIGH_AMOUNT_FOR_CATEGORY) == set(schema.CATEGORIES)
     assert set(schema.CATEGORIES) >= processor.HIGH_RISK_CATEGORIES
 

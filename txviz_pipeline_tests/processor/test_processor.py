@@ -19,7 +19,13 @@ from .builders import BASE_RECORD, TEST_KEY, b64, decode, event, line, numbered,
 NOW = datetime(2024, 6, 1, 12, 0, 0, 123000, tzinfo=UTC)
 KEY = TEST_KEY.encode()
 
-PYTHON_TYPES = {"string": str, "int64": int, "float64": float, "list<string>": list}
+PYTHON_TYPES = {
+    "string": str,
+    "string?": type(None),  # replay_id: BASE_RECORD comes from no replay
+    "int64": int,
+    "float64": float,
+    "list<string>": list,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -75,6 +81,7 @@ def test_valid_record_becomes_the_landing_record():
         "fraud_score": 0.4,
         "fraud_reasons": ["night_hours", "high_risk_category_night", "high_risk_category"],
         "processed_at": "2024-06-01T12:00:00.123Z",
+        "replay_id": None,
     }
     assert res.partition_keys == {
         "event_year": "2019",
@@ -82,6 +89,16 @@ def test_valid_record_becomes_the_landing_record():
         "event_day": "01",
         "event_hour": "00",
     }
+
+
+def test_replay_id_passes_through_and_is_checked():
+    tagged = one({**BASE_RECORD, "replay_id": "sample-20261127T090000"})
+    assert tagged.result == "Ok"
+    assert decode(tagged.data)["replay_id"] == "sample-20261127T090000"
+    for bad in ("", "has space", 'quote"', 7, "x" * 129):
+        res = one({**BASE_RECORD, "replay_id": bad})
+        assert res.result == "ProcessingFailed"
+        assert res.reason.startswith("bad_value: replay_id"), res.reason
 
 
 def test_no_personal_data_in_the_landing_line():
