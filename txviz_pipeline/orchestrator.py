@@ -36,9 +36,14 @@ run_coordinator:
 """
 
 
+def dagster_home(settings: Settings) -> Path:
+    """DAGSTER_HOME of the local instance: under the git-ignored TXVIZ_HOME."""
+    return settings.home / "dagster"
+
+
 def prepare_dagster_home(settings: Settings) -> Path:
-    """Create DAGSTER_HOME under the git-ignored TXVIZ_HOME, with txviz's instance settings."""
-    home = settings.home / "dagster"
+    """Create DAGSTER_HOME with txviz's instance settings."""
+    home = dagster_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
     return home

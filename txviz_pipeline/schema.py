@@ -123,6 +123,15 @@ LANDING_FIELDS: dict[str, str] = {
     "replay_id": "string?",
 }
 
+# Glue/Athena column types of the landing fields (infra/ and the embedded stack's Glue table).
+GLUE_TYPES: dict[str, str] = {
+    "string": "string",
+    "string?": "string",  # every Glue column is nullable
+    "int64": "bigint",
+    "float64": "double",
+    "list<string>": "array<string>",
+}
+
 # Added by the replay to each record it sends (see ingest/replay.py), passed through by the
 # processor; the same pattern is enforced by both.
 REPLAY_ID_FIELD = "replay_id"

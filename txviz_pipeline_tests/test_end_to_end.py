@@ -2,6 +2,9 @@
 webserver and daemon, a replay launched over GraphQL as the launchpad does, the landing sensor,
 compaction and the SPICE refresh, and finally the dashboard's own figures against the CSV."""
 
+import base64
+import csv
+import json
 import os
 import time
 from decimal import Decimal
@@ -10,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from txviz_pipeline import orchestrator
+from txviz_pipeline import aws, orchestrator
 from txviz_pipeline.demo import spice_row_count
 from txviz_pipeline.processes import free_port, stop_group
 from txviz_pipeline.settings import REPO_ROOT, Settings
@@ -35,13 +38,17 @@ def expected_from_csv(path: Path) -> dict:
     }
 
 
-@pytest.fixture
-def pipeline(tmp_path):
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
     """Embedded stack + `dagster dev` on free ports, in a fresh home; all stopped afterwards."""
-    home = tmp_path / "txviz-home"
+    home = tmp_path_factory.mktemp("e2e") / "txviz-home"
     stack = control.up(port=free_port(), home=home)
     dagster = None
+    patch = pytest.MonkeyPatch()
     try:
+        # This process reads the embedded S3 too (the error prefix), with the stack's credentials.
+        for key, value in stack.env.items():
+            patch.setenv(key, value)
         env = {**os.environ, **stack.env, "TXVIZ_HOME": str(home)}
         settings = Settings.from_env(env)
         port = free_port()
@@ -49,9 +56,22 @@ def pipeline(tmp_path):
         orchestrator.wait_for_dagster(port, dagster, settings, timeout=180)
         yield settings, port, env
     finally:
+        patch.undo()
         if dagster is not None:
             stop_group(dagster.pid)
         control.down(home)
+
+
+def wait_for_spice_rows(settings: Settings, port: int, rows: int, deadline: float) -> int:
+    """Wait until the local SPICE holds ``rows`` rows (sensor -> landing -> compaction -> SPICE)."""
+    found = 0
+    while time.monotonic() < deadline:
+        found = spice_row_count(settings.spice_path)
+        if found >= rows:
+            break
+        assert not orchestrator.failed_runs(port), "a pipeline run failed"
+        time.sleep(2)
+    return found
 
 
 def wait_for_run(port: int, run_id: str, deadline: float) -> str:
@@ -100,13 +120,7 @@ def test_csv_to_dashboard_reconciles_exactly(pipeline):
 
     # The sensor sees the landed objects, the landing job checks and compacts each hour, and
     # the compaction sensor refreshes the local SPICE; wait until it holds every row.
-    rows = 0
-    while time.monotonic() < deadline:
-        rows = spice_row_count(settings.spice_path)
-        if rows >= expected["rows"]:
-            break
-        assert not orchestrator.failed_runs(port), "a pipeline run failed"
-        time.sleep(2)
+    rows = wait_for_spice_rows(settings, port, expected["rows"], deadline)
     assert rows == expected["rows"], f"SPICE holds {rows} of {expected['rows']} rows"
 
     metrics, by_category = dashboard_figures(env)
@@ -117,3 +131,101 @@ def test_csv_to_dashboard_reconciles_exactly(pipeline):
         for _, row in by_category.iterrows()
     }
     assert shown == expected["by_category"]
+
+
+# Bad rows mixed into a generated CSV, by the stage that must catch them.
+CONVERSION_REJECTS = {
+    10: ("amt", "abc"),
+    20: ("category", "casino"),
+    40: ("lat", "123.5"),
+    110: ("trans_date_trans_time", "2019-13-45 00:00:00"),
+}
+SHORT_ROW = 30  # a row with three fields missing
+PROCESSOR_FAILURES = {
+    50: ("gender", "X", "gender must be 'M' or 'F'"),
+    60: ("cc_num", "1234567890", "cc_num must be 11-19 digits"),
+    70: ("dob", "2030-01-01", "dob is after the transaction"),
+    80: ("amt", "-5.00", "is negative"),
+    90: ("amt", "99999999", "is over 50,000"),
+    100: ("state", "North Carolina", "not a two-letter code"),
+}
+
+
+def write_csv_with_bad_rows(path: Path, rows: int = 300) -> None:
+    from txviz_pipeline.ingest.sparkov import generate_csv
+
+    generate_csv(path, rows=rows, seed=7)
+    lines = list(csv.reader(path.open(newline="")))
+    column = {name: i for i, name in enumerate(lines[0])}
+    for row, (name, value) in CONVERSION_REJECTS.items():
+        lines[row + 1][column[name]] = value
+    for row, (name, value, _reason) in PROCESSOR_FAILURES.items():
+        lines[row + 1][column[name]] = value
+    lines[SHORT_ROW + 1] = lines[SHORT_ROW + 1][:-3]
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows(lines)
+
+
+def latest_check(dagster_home: Path, asset: str, check: str):
+    from dagster import AssetCheckKey, AssetKey, DagsterInstance
+
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        key = AssetCheckKey(AssetKey(asset), check)
+        (record,) = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
+        return record.event.dagster_event.event_specific_data
+
+
+def test_bad_rows_are_routed_with_reasons_and_the_replay_reconciles(pipeline, tmp_path):
+    settings, port, env = pipeline
+    deadline = time.monotonic() + DEADLINE_S
+    source = tmp_path / "with-bad-rows.csv"
+    write_csv_with_bad_rows(source)
+    rows_in_spice_before = spice_row_count(settings.spice_path)
+
+    replay_id = "bad-rows-e2e"
+    run_id = orchestrator.launch_replay(port, str(source), {"replay_id": replay_id})
+    assert wait_for_run(port, run_id, deadline) == "SUCCESS"
+
+    # Conversion routed its rejects with reasons; nothing else was lost before Firehose.
+    dataset = settings.ndjson_dir / source.stem
+    rejects = [json.loads(line) for line in (dataset / "rejects.ndjson").open()]
+    assert len(rejects) == len(CONVERSION_REJECTS) + 1
+    assert all(r["reason"] for r in rejects)
+
+    # The blocking reconciliation check passed: sent = landed Ok + processing-failed + dropped.
+    evaluation = latest_check(
+        orchestrator.dagster_home(settings), "firehose_replay", "replay_reconciles"
+    )
+    meta = {k: v.value for k, v in evaluation.metadata.items()}
+    assert evaluation.passed, evaluation.description
+    sent = 300 - len(rejects)
+    assert (meta["sent"], meta["processing_failed"], meta["dropped"]) == (
+        sent,
+        len(PROCESSOR_FAILURES),
+        0,
+    )
+    assert meta["landed_ok"] == sent - len(PROCESSOR_FAILURES)
+    assert meta["missing"] == 0
+
+    # The processor's failures sit under the error prefix in AWS's format, with their reasons.
+    s3 = aws.client("s3", settings)
+    failed = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=settings.bucket, Prefix="errors/processing-failed/"
+    ):
+        for obj in page.get("Contents", []):
+            body = s3.get_object(Bucket=settings.bucket, Key=obj["Key"])["Body"].read()
+            for line in body.splitlines():
+                error = json.loads(line)
+                raw = json.loads(base64.b64decode(error["rawData"]))
+                if raw.get("replay_id") == replay_id:
+                    failed[raw["row_id"]] = error
+    assert sorted(failed) == sorted(PROCESSOR_FAILURES)
+    for row, (_name, _value, reason) in PROCESSOR_FAILURES.items():
+        assert reason in failed[row]["errorMessage"], failed[row]
+        assert failed[row]["errorCode"] == "Lambda.ProcessingFailedStatus"
+        assert failed[row]["attemptsMade"] >= 1 and failed[row]["lambdaArn"]
+
+    # Only the good rows reach SPICE.
+    expected = rows_in_spice_before + meta["landed_ok"]
+    assert wait_for_spice_rows(settings, port, expected, deadline) == expected

@@ -19,6 +19,7 @@ from txviz_pipeline.settings import LANDING_PREFIX, PROCESSING_FAILED_PREFIX
 MAX_EXAMPLES = 5
 DEFAULT_MAX_BAD_RECORD_RATE = 0.05
 
+
 @dataclass
 class PartitionReport:
     partition: str

@@ -39,12 +39,6 @@ _FIREHOSE_TRUST = {
 }
 
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-_GLUE_TYPES = {
-    "string": "string",
-    "int64": "bigint",
-    "float64": "double",
-    "list<string>": "array<string>",
-}
 
 
 def processor_arn(s: Settings) -> str:
@@ -181,9 +175,9 @@ def _topic(s: Settings, created: list[str]) -> str:
 
 def glue_columns() -> list[dict[str, str]]:
     """Glue columns for the curated table, from schema.LANDING_FIELDS."""
-    from txviz_pipeline.schema import LANDING_FIELDS
+    from txviz_pipeline.schema import GLUE_TYPES, LANDING_FIELDS
 
-    return [{"Name": name, "Type": _GLUE_TYPES[kind]} for name, kind in LANDING_FIELDS.items()]
+    return [{"Name": name, "Type": GLUE_TYPES[kind]} for name, kind in LANDING_FIELDS.items()]
 
 
 def _glue(s: Settings, created: list[str]) -> None:

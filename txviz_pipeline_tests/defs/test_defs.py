@@ -48,6 +48,7 @@ def test_landing_checks(repo):
         ("landing_transactions", "no_duplicate_trans_num"),
         ("landing_transactions", "bad_record_rate_below_threshold"),
         ("landing_transactions", "landing_fresh_during_replay"),
+        ("firehose_replay", "replay_reconciles"),
     }
     specs = {s.name: s for s in landing_transactions.check_specs}
     assert specs["landing_records_parse"].blocking

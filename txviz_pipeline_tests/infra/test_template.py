@@ -17,9 +17,6 @@ from txviz_pipeline import schema, settings
 from txviz_pipeline.serving import queries
 
 TEMPLATE_PATH = settings.REPO_ROOT / "infra" / "template.yaml"
-GLUE_TYPES = {"string": "string", "int64": "bigint", "float64": "double"}
-GLUE_TYPES["list<string>"] = "array<string>"
-GLUE_TYPES["string?"] = "string"  # every Glue column is nullable
 QUICKSIGHT_TYPES = {"string": "STRING", "int64": "INTEGER", "float64": "DECIMAL"}
 
 
@@ -106,7 +103,9 @@ def test_bucket_is_private_and_encrypted(template):
 def test_glue_columns_match_landing_fields(template):
     table = props(template, "TransactionsTable")["TableInput"]
     columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
-    assert columns == [(name, GLUE_TYPES[kind]) for name, kind in schema.LANDING_FIELDS.items()]
+    assert columns == [
+        (name, schema.GLUE_TYPES[kind]) for name, kind in schema.LANDING_FIELDS.items()
+    ]
     assert [k["Name"] for k in table["PartitionKeys"]] == ["arrival_hour"]
 
 

@@ -118,6 +118,8 @@ def firehose_replay(
     return dg.MaterializeResult(
         metadata={
             "replay_id": result.replay_id,
+            "dataset_dir": dg.MetadataValue.path(transactions_ndjson["dataset_dir"]),
+            "rows_total": result.resumed_from_row + result.rows,
             "rows": result.rows,
             "bytes": result.bytes,
             "batches": result.batches,
@@ -127,7 +129,7 @@ def firehose_replay(
             "records_per_s": round(result.records_per_s, 1),
             "mib_per_s": round(result.mib_per_s, 3),
             "duration_s": round(result.duration_s, 3),
-            "resumed_from_row": result.resumed_from_row or 0,
+            "resumed_from_row": result.resumed_from_row,
         }
     )
 

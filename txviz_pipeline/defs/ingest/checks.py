@@ -1,0 +1,84 @@
+"""The blocking reconciliation check of every replay: sent = landed Ok + failed + dropped."""
+
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+
+from txviz_pipeline.defs.ingest.assets import firehose_replay
+from txviz_pipeline.defs.resources import AwsResource
+from txviz_pipeline.landing.reconcile import dataset_row_ids, reconcile_replay
+
+# Firehose delivers when its buffer fills or its interval (60 s in infra/) passes, then the
+# processor runs: allow a few intervals before calling a row missing.
+DEFAULT_WAIT_S = 300.0
+POLL_S = 5.0
+
+
+def wait_s() -> float:
+    return float(os.environ.get("TXVIZ_RECONCILE_WAIT_S", DEFAULT_WAIT_S))
+
+
+def this_runs_replay(context: dg.AssetCheckExecutionContext) -> dg.EventLogEntry:
+    """The firehose_replay materialization of the run this check runs in."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=firehose_replay.key), limit=50
+    ).records
+    for record in records:
+        if record.run_id == context.run.run_id:
+            return record.event_log_entry
+    raise dg.Failure(f"run {context.run.run_id} has no firehose_replay materialization to reconcile")
+
+
+@dg.asset_check(
+    asset=firehose_replay,
+    blocking=True,
+    description="Every row the replay sent landed Ok, failed processing with a reason, or was "
+    "dropped; rows that did not are named.",
+)
+def replay_reconciles(
+    context: dg.AssetCheckExecutionContext, aws: AwsResource
+) -> dg.AssetCheckResult:
+    event = this_runs_replay(context)
+    meta = event.asset_materialization.metadata
+    replay_id = meta["replay_id"].value
+    rows = meta["rows_total"].value
+    expected = dataset_row_ids(Path(meta["dataset_dir"].value), rows)
+    started_at = datetime.fromtimestamp(event.timestamp, UTC) - timedelta(
+        seconds=meta["duration_s"].value + 60
+    )
+    settings = aws.settings()
+    s3 = aws.client("s3")
+    deadline = time.monotonic() + wait_s()
+    while True:
+        result = reconcile_replay(
+            s3,
+            settings.bucket,
+            replay_id=replay_id,
+            expected_row_ids=expected,
+            started_at=started_at,
+            now=datetime.now(UTC),
+        )
+        if result.reconciles or time.monotonic() > deadline:
+            break
+        context.log.info("waiting for Firehose: %s", result.describe())
+        time.sleep(POLL_S)
+    return dg.AssetCheckResult(
+        passed=result.reconciles,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=result.describe(),
+        metadata={
+            "rows": result.rows,
+            "sent": result.sent,
+            "landed_ok": result.landed_ok,
+            "processing_failed": result.processing_failed,
+            "dropped": result.dropped,
+            "dead_lettered": result.dead_lettered,
+            "duplicates": result.duplicates,
+            "missing": len(result.missing),
+            "missing_row_ids": ", ".join(map(str, result.missing[:20])) or "none",
+            "failure_reasons": result.failure_reasons,
+        },
+    )

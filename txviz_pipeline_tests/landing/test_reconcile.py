@@ -1,0 +1,88 @@
+import base64
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from txviz_pipeline import aws
+from txviz_pipeline.landing.reconcile import dataset_row_ids, reconcile_replay
+from txviz_pipeline.schema import LANDING_FIELDS
+
+
+def landing_line(row_id: int, replay_id: str | None) -> bytes:
+    samples = {"string": "x", "string?": None, "int64": 1, "float64": 1.5, "list<string>": []}
+    record = {name: samples[kind] for name, kind in LANDING_FIELDS.items()}
+    record.update(trans_num=f"{row_id:032x}", row_id=row_id, replay_id=replay_id)
+    return orjson.dumps(record)
+
+
+def error_line(row_id: int, replay_id: str, reason: str) -> bytes:
+    raw = orjson.dumps({"row_id": row_id, "amt": -1, "replay_id": replay_id})
+    return orjson.dumps(
+        {
+            "attemptsMade": 1,
+            "errorCode": "Lambda.ProcessingFailedStatus",
+            "errorMessage": reason,
+            "rawData": base64.b64encode(raw).decode(),
+        }
+    )
+
+
+@pytest.mark.integration
+def test_every_row_is_accounted_for_and_missing_ones_are_named(moto_settings):
+    s3 = aws.client("s3", moto_settings)
+    bucket = moto_settings.bucket
+    s3.create_bucket(Bucket=bucket)
+    now = datetime.now(UTC)
+    hour = now.strftime("%Y/%m/%d/%H")
+    put = lambda key, lines: s3.put_object(  # noqa: E731
+        Bucket=bucket, Key=key, Body=b"\n".join(lines) + b"\n"
+    )
+    # Replay "r1" covers rows 0..9: 0-5 land (3 twice), 6-7 fail processing, 8 is
+    # dead-lettered by the replay, 9 is lost. Replay "r2" also landed row 9: it must not count.
+    put(f"landing/{hour}/a", [landing_line(i, "r1") for i in (0, 1, 2, 3)])
+    put(f"landing/{hour}/b", [landing_line(i, "r1") for i in (3, 4, 5)])
+    put(f"landing/{hour}/c", [landing_line(9, "r2"), landing_line(9, None)])
+    put(
+        f"errors/processing-failed/{hour}/e",
+        [error_line(6, "r1", "bad_value: amt -1 is negative"), error_line(7, "r1", "bad_value: x")],
+    )
+    put("errors/replay-failed/r1/rows-8-9.ndjson", [orjson.dumps({"row_id": 8, "reason": "x"})])
+
+    result = reconcile_replay(
+        s3,
+        bucket,
+        replay_id="r1",
+        expected_row_ids=list(range(10)),
+        started_at=now - timedelta(minutes=5),
+        now=now,
+    )
+    assert (result.rows, result.sent, result.dead_lettered) == (10, 9, 1)
+    assert (result.landed_ok, result.processing_failed, result.dropped) == (6, 2, 0)
+    assert result.duplicates == 1
+    assert result.missing == [9]
+    assert not result.reconciles
+    assert "MISSING 1 rows: row_id 9" in result.describe()
+    assert result.failure_reasons == {"bad_value": 2}
+
+    put(f"landing/{hour}/d", [landing_line(9, "r1")])
+    again = reconcile_replay(
+        s3,
+        bucket,
+        replay_id="r1",
+        expected_row_ids=list(range(10)),
+        started_at=now - timedelta(minutes=5),
+        now=now,
+    )
+    assert again.reconciles and again.missing == []
+    assert again.sent == again.landed_ok + again.processing_failed + again.dropped
+
+
+def test_dataset_row_ids_follow_the_parts(tmp_path):
+    (tmp_path / "part-00000.ndjson").write_bytes(b'{"row_id":0,"a":1}\n{"row_id":2,"a":1}\n')
+    (tmp_path / "part-00001.ndjson").write_bytes(b'{"row_id": 5, "a": 1}\n')
+    (tmp_path / "manifest.json").write_bytes(
+        orjson.dumps({"parts": [{"name": "part-00000.ndjson"}, {"name": "part-00001.ndjson"}]})
+    )
+    assert dataset_row_ids(tmp_path, 3) == [0, 2, 5]
+    assert dataset_row_ids(tmp_path, 2) == [0, 2]
