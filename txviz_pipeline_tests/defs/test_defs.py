@@ -87,3 +87,9 @@ def test_replay_config_is_described_in_the_launchpad(repo):
         ops_config["transactions_ndjson"].config_type.fields["config"].config_type.fields
     )
     assert convert_fields["source_csv"].description
+
+
+def test_landing_job_checks_and_compacts_in_one_process(repo):
+    job = repo.get_job("process_landing_job")
+    assert set(job.graph.node_names()) == {"landing_transactions", "transactions_parquet"}
+    assert job.executor_def.name == "in_process"

@@ -137,5 +137,6 @@ def firehose_replay(
 replay_transactions_job = dg.define_asset_job(
     "replay_transactions_job",
     selection=[transactions_ndjson, firehose_replay],
+    executor_def=dg.in_process_executor,
     description="Convert a Sparkov CSV and replay it into Firehose.",
 )

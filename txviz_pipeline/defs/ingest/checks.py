@@ -29,7 +29,9 @@ def this_runs_replay(context: dg.AssetCheckExecutionContext) -> dg.EventLogEntry
     for record in records:
         if record.run_id == context.run.run_id:
             return record.event_log_entry
-    raise dg.Failure(f"run {context.run.run_id} has no firehose_replay materialization to reconcile")
+    raise dg.Failure(
+        f"run {context.run.run_id} has no firehose_replay materialization to reconcile"
+    )
 
 
 @dg.asset_check(

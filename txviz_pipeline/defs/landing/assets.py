@@ -10,6 +10,8 @@ LANDING_RECORDS_PARSE = "landing_records_parse"
 LANDING_SCHEMA_CONFORMS = "landing_schema_conforms"
 NO_DUPLICATE_TRANS_NUM = "no_duplicate_trans_num"
 BAD_RECORD_RATE_BELOW_THRESHOLD = "bad_record_rate_below_threshold"
+# Evaluated by landing_freshness_sensor (defs/landing/freshness.py), not by landing runs.
+LANDING_FRESH_DURING_REPLAY = "landing_fresh_during_replay"
 
 
 @dg.asset(

@@ -5,11 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from txviz_pipeline.defs.landing.assets import landing_transactions
+from txviz_pipeline.defs.landing.assets import LANDING_FRESH_DURING_REPLAY, landing_transactions
 from txviz_pipeline.defs.resources import AwsResource
 from txviz_pipeline.landing.freshness import DEFAULT_MAX_SILENCE, Freshness, assess_freshness
 
-LANDING_FRESH_DURING_REPLAY = "landing_fresh_during_replay"
 REPLAY_JOB = "replay_transactions_job"
 
 
