@@ -2,52 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from txviz_pipeline.processes import free_port, stop_group, wait_for_http
 from txviz_pipeline.settings import LOCALHOST, Settings, embedded_env
 from txviz_pipeline.stack.control import StackInfo
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOCALHOST, 0))
-        return s.getsockname()[1]
-
-
-def wait_for_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-def stop_process_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """Stop a process started with start_new_session=True, and everything it started."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=timeout)
-    except ProcessLookupError:
-        pass
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +30,8 @@ def moto_server() -> Iterator[str]:
         wait_for_http(f"{url}/moto-api/")
         yield url
     finally:
-        stop_process_group(proc)
+        stop_group(proc.pid)
+        proc.wait(timeout=10)
 
 
 @pytest.fixture

@@ -82,6 +82,7 @@ from txviz_pipeline.ingest.ratelimit import (
     Limits,
     RateLimiter,
 )
+from txviz_pipeline.processes import pid_alive
 from txviz_pipeline.schema import REPLAY_ID_FIELD, SOURCE_TIMESTAMP_FORMAT
 from txviz_pipeline.settings import REPLAY_FAILED_PREFIX, REPLAY_PREFIX, Settings
 
@@ -805,7 +806,7 @@ def _worker_main(config: WorkerConfig, tasks: Any, results: Any) -> None:
             task = tasks.get(timeout=1.0)
         except queue.Empty:
             # The replay was killed (SIGKILL leaves it no chance to stop us): exit, don't linger.
-            if os.getppid() != started_by or not _alive(config.parent_pid):
+            if os.getppid() != started_by or not pid_alive(config.parent_pid):
                 return
             continue
         if task is None:
@@ -816,16 +817,6 @@ def _worker_main(config: WorkerConfig, tasks: Any, results: Any) -> None:
             message = str(exc) if isinstance(exc, ReplayError) else f"{type(exc).__name__}: {exc}"
             results.put(("fatal", task[0], message))
             return
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from txviz_pipeline import aws, settings
+from txviz_pipeline.processes import pid_alive, port_in_use
 from txviz_pipeline.settings import LOCALHOST, Settings, embedded_env
 from txviz_pipeline.stack.provision import provision
 
@@ -182,20 +182,7 @@ def _pid_alive(pid: int) -> bool:
     if child is not None and child.poll() is not None:
         _children.pop(pid, None)
         return False
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            # Field 3 is the state; the command name before it may hold spaces, hence rsplit.
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+    return pid_alive(pid)
 
 
 def _is_our_server(pid: int, home: Path) -> bool:
@@ -208,20 +195,6 @@ def _is_our_server(pid: int, home: Path) -> bool:
         return False
     args = [a.decode(errors="replace") for a in argv]
     return SERVER_MODULE in args and "--home" in args and str(home) in args
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(1.0)
-        if s.connect_ex((LOCALHOST, port)) == 0:
-            return True
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((LOCALHOST, port))
-        except OSError:
-            return True
-    return False
 
 
 def _answers(endpoint: str) -> bool:
@@ -335,7 +308,7 @@ def up(
             _remove_state(home)
 
         port = default_port() if port is None else port
-        if _port_in_use(port):
+        if port_in_use(port):
             raise StackError(
                 f"port {port} on {LOCALHOST} is already in use by another process; start the "
                 f"stack on a free port with --port <N> or {PORT_ENV}=<N>"

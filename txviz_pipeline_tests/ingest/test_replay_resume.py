@@ -13,8 +13,8 @@ import time
 import pytest
 
 from txviz_pipeline.ingest.replay import ReplayOptions, replay
+from txviz_pipeline.processes import stop_group
 from txviz_pipeline.settings import REPO_ROOT
-from txviz_pipeline_tests.conftest import stop_process_group
 from txviz_pipeline_tests.ingest.replay_data import create_stream, landed_row_ids, write_dataset
 
 ROWS = 6_000
@@ -67,7 +67,8 @@ def test_sigkill_mid_replay_then_resume_lands_every_row(tmp_path, moto_settings)
         os.killpg(child.pid, signal.SIGKILL)
         assert child.wait(timeout=30) == -signal.SIGKILL
     finally:
-        stop_process_group(child)
+        stop_group(child.pid)
+        child.wait(timeout=10)
         log.close()
 
     watermark = read_checkpoint(checkpoint_path)["next_row"]

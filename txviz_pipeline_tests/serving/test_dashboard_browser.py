@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from txviz_pipeline.processes import free_port
 from txviz_pipeline.serving.dashboard.launch import (
     dashboard_url,
     start_dashboard,
@@ -14,7 +15,6 @@ from txviz_pipeline.serving.dashboard.launch import (
 )
 from txviz_pipeline.settings import REPO_ROOT, Settings
 from txviz_pipeline_tests.compaction.records import varied_records
-from txviz_pipeline_tests.conftest import free_port
 from txviz_pipeline_tests.serving.browser import Chromium
 from txviz_pipeline_tests.serving.curated import amount_total
 from txviz_pipeline_tests.serving.spice_files import build_spice

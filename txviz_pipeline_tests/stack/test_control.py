@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from txviz_pipeline.processes import free_port, port_in_use
 from txviz_pipeline.settings import LOCALHOST
 from txviz_pipeline.stack import control
 from txviz_pipeline.stack.control import StackError
-from txviz_pipeline_tests.conftest import free_port
 
 
 def process_exists(pid: int) -> bool:
@@ -47,7 +47,7 @@ def test_up_is_idempotent_and_down_stops_the_process(tmp_path: Path):
     st = control.status(home)
     assert not st.running and st.pid is None
     # The port is free again: the server closed its socket.
-    assert not control._port_in_use(first.port)
+    assert not port_in_use(first.port)
 
 
 @pytest.mark.integration

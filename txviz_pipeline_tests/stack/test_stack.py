@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from txviz_pipeline import aws, settings
+from txviz_pipeline.processes import free_port
 from txviz_pipeline.stack import control, processor_hook, provision
 from txviz_pipeline.stack.control import StackInfo
-from txviz_pipeline_tests.conftest import free_port
 from txviz_pipeline_tests.stack.stack_helpers import (
     empty_bucket,
     error_lines,

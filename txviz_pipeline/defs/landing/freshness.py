@@ -26,6 +26,15 @@ def running_replay_since(instance: dg.DagsterInstance) -> datetime | None:
     return datetime.fromtimestamp(min(starts), UTC) if starts else None
 
 
+def assess(instance: dg.DagsterInstance, aws: AwsResource) -> Freshness:
+    return assess_freshness(
+        aws.client("s3"),
+        aws.settings().bucket,
+        running_replay_since(instance),
+        max_silence=max_silence(),
+    )
+
+
 def evaluation(freshness: Freshness) -> dg.AssetCheckEvaluation:
     return dg.AssetCheckEvaluation(
         asset_key=landing_transactions.key,
@@ -49,13 +58,7 @@ def evaluation(freshness: Freshness) -> dg.AssetCheckEvaluation:
 def landing_fresh_during_replay(
     context: dg.AssetCheckExecutionContext, aws: AwsResource
 ) -> dg.AssetCheckResult:
-    settings = aws.settings()
-    freshness = assess_freshness(
-        aws.client("s3"),
-        settings.bucket,
-        running_replay_since(context.instance),
-        max_silence=max_silence(),
-    )
+    freshness = assess(context.instance, aws)
     return dg.AssetCheckResult(
         passed=not freshness.stale,
         severity=dg.AssetCheckSeverity.WARN,
@@ -67,13 +70,7 @@ def landing_fresh_during_replay(
 @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def landing_freshness_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
     """Evaluates landing_fresh_during_replay every 30 s; records a result when it changes."""
-    settings = aws.settings()
-    freshness = assess_freshness(
-        aws.client("s3"),
-        settings.bucket,
-        running_replay_since(context.instance),
-        max_silence=max_silence(),
-    )
+    freshness = assess(context.instance, aws)
     state = "stale" if freshness.stale else "fresh"
     if state == context.cursor:
         return dg.SensorResult(skip_reason=f"still {state}: {freshness.describe()}")

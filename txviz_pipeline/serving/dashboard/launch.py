@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
+from txviz_pipeline.processes import stop_group, wait_for_http
 from txviz_pipeline.settings import LOCALHOST, Settings
 
 log = logging.getLogger(__name__)
@@ -66,32 +64,11 @@ def start_dashboard(
 
 
 def wait_until_ready(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
-    """Block until ``url``/_stcore/health answers "ok"; raise if it doesn't or ``proc`` exits."""
-    health = url.rstrip("/") + "/_stcore/health"
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"dashboard exited with code {proc.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(health, timeout=2) as response:
-                if response.status == 200 and response.read().strip() == b"ok":
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"dashboard at {url} not ready after {timeout:.0f} s")
-        time.sleep(0.2)
+    """Block until the health endpoint answers; raise if it does not or ``proc`` exits."""
+    wait_for_http(url.rstrip("/") + "/_stcore/health", timeout=timeout, proc=proc)
 
 
 def stop_dashboard(proc: subprocess.Popen, timeout: float = 10.0) -> None:
     """Stop the dashboard's process group (SIGTERM, then SIGKILL after ``timeout``)."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=timeout)
-    except ProcessLookupError:
-        pass
+    stop_group(proc.pid, timeout)
+    proc.wait(timeout=timeout)
