@@ -1,10 +1,12 @@
 """A generator for the Kaggle "Credit Card Transactions Fraud Detection" (Sparkov) CSV format.
 
 The real fraudTrain.csv cannot be downloaded here, so this writes files with the same columns,
-formatting and statistical shape: ~1,300 transactions per card over ~1.5 years, the 14 Sparkov
-categories with their real shares and amount ranges, more spending in the afternoon, on Sundays,
-Mondays and in December, and Sparkov's fraud pattern (one fraud day per affected card, mostly
-at night, inflated amounts in a few categories, ~0.58 % of rows).
+formatting and statistical shape: a fixed population of 983 cardholders who all transact
+throughout, ~2,400 transactions a day (more in the afternoon, on Sundays, Mondays and in
+December, fewer in January and February), so N rows cover about N / 2,400 days and even the
+first few thousand rows hold hundreds of cards; the 14 Sparkov categories with their real
+shares and amount ranges; and Sparkov's fraud pattern (one fraud day per affected card, mostly
+at night, inflated amounts in a few categories, ~0.58 % of rows at any row count).
 
 Rows are produced in time order, one block of days at a time: every value is drawn with numpy
 and every line is assembled with pyarrow compute kernels, so memory stays flat and the same
@@ -33,10 +35,17 @@ from txviz_pipeline.schema import CATEGORIES, SOURCE_COLUMNS
 log = logging.getLogger(__name__)
 
 DEFAULT_START = datetime(2019, 1, 1)
-ROWS_PER_CARD = 1300  # fraudTrain.csv: 1,296,675 rows over 983 cards
-MIN_CARDS = 10
+CARDS = 983  # fraudTrain.csv's cardholders; each one transacts throughout its 1.5 years
 MERCHANTS = 693  # as many as fraudTrain.csv names
-TRANSACTIONS_PER_CARD_DAY = 2.45  # 1,296,675 rows / 983 cards / 537 days
+# fraudTrain.csv's time line: 1,296,675 rows from 2019-01-01 00:00:18 to 2020-06-21 12:13:37,
+# ~2,415 a day. The daily rate is calibrated so that a file of that size, started on that day,
+# ends on that day too.
+REFERENCE_ROWS = 1_296_675
+REFERENCE_START = datetime(2019, 1, 1)
+REFERENCE_END = datetime(2020, 6, 21, 12, 13, 37)
+# Sparkov gives each customer a daily transaction rate drawn between 1 and 6 (its profiles'
+# avg_transactions_per_day), so the busiest cards transact ~6x as often as the quietest.
+CARD_RATE_RANGE = (1.0, 6.0)
 FRAUD_RATE = 0.00579  # 7,506 of 1,296,675 rows in fraudTrain.csv
 UNIX_TIME_LAG_YEARS = 7  # unix_time is the same wall time 7 years earlier, as UTC
 BLOCK_ROWS = 65_536
@@ -122,6 +131,10 @@ FRAUD_WINDOW_RANGE = (2, 25)
 _HOUR_WEIGHTS = np.array([1.0] * 12 + [1.55] * 12)
 _WEEKDAY_WEIGHTS = np.array([1.32, 0.83, 0.67, 0.76, 0.79, 1.04, 1.30])
 _MONTH_WEIGHTS = np.array([0.72, 0.70, 0.95, 0.93, 0.99, 1.2, 1.2, 1.22, 0.96, 0.96, 0.98, 1.6])
+# Share of a day's legitimate volume that falls before each hour boundary (0h, 1h, ..., 24h):
+# maps a uniform draw to a time of day that follows _HOUR_WEIGHTS, and back.
+_HOUR_EDGES = np.arange(25) * 3600.0
+_HOUR_SHARE = np.concatenate([[0.0], np.cumsum(_HOUR_WEIGHTS)]) / _HOUR_WEIGHTS.sum()
 
 
 def _words(text: str) -> list[str]:
@@ -636,9 +649,28 @@ _CARD_SHAPES: tuple[tuple[int, tuple[str, ...], float], ...] = (
 class GenerationSummary:
     rows: int
     fraud_rows: int
-    cards: int
-    merchants: int
+    cards: int  # distinct cards in the file (of the CARDS cardholders)
+    merchants: int  # distinct merchants in the file (of the MERCHANTS merchants)
+    first_time: str | None  # trans_date_trans_time of the first and last rows
+    last_time: str | None
     path: Path
+
+
+@dataclass(frozen=True)
+class _Timeline:
+    """Expected legitimate volume per day; the span ends part-way through its last day."""
+
+    expected: np.ndarray  # expected rows per day, the last day counted only up to the end
+    day_share: np.ndarray  # per day, the share of its hour-weighted volume inside the span
+
+    @property
+    def days(self) -> int:
+        return len(self.expected)
+
+    def limit_seconds(self, day: np.ndarray) -> np.ndarray:
+        """Per day, the second of day that every transaction on it must stay below."""
+        limit = np.ceil(_seconds_into_day(self.day_share[day])).astype(np.int64)
+        return np.clip(limit, 1, 86400)
 
 
 @dataclass(frozen=True)
@@ -679,26 +711,34 @@ def generate_csv(
         raise ValueError(f"rows must be >= 0, got {rows}")
     path = Path(path)
     rng = np.random.default_rng(seed)
-    n_cards = max(MIN_CARDS, rows // ROWS_PER_CARD)
-    days = max(1, round(rows / (n_cards * TRANSACTIONS_PER_CARD_DAY)))
     first_day = start.date()
-    cards = _make_cards(rng, n_cards, first_day)
+    timeline = _timeline(first_day, rows)
+    cards = _make_cards(rng, CARDS, first_day)
     merchants = _make_merchants(rng)
-    fraud = _make_fraud(rng, rows, n_cards, days)
-    legit_per_day = rng.multinomial(rows - len(fraud.t), _day_weights(first_day, days))
+    fraud = _make_fraud(rng, rows, CARDS, timeline)
+    legit = rows - len(fraud.t)
+    legit_per_day = (
+        rng.multinomial(legit, timeline.expected / timeline.expected.sum())
+        if legit
+        else np.zeros(timeline.days, dtype=np.int64)
+    )
+    seen = _Seen(np.zeros(CARDS, dtype=bool), np.zeros(len(merchants.field), dtype=bool))
 
     tmp = path.with_name(f".{path.name}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(tmp, "wb") as out:
         out.write((",".join(SOURCE_COLUMNS) + "\n").encode())
-        for block in _blocks(rng, legit_per_day, first_day, cards, merchants, fraud):
+        blocks = _blocks(rng, legit_per_day, timeline, first_day, cards, merchants, fraud, seen)
+        for block in blocks:
             out.write(block)
     os.replace(tmp, path)
     summary = GenerationSummary(
         rows=rows,
         fraud_rows=len(fraud.t),
-        cards=n_cards,
-        merchants=len(merchants.field),
+        cards=int(seen.cards.sum()),
+        merchants=int(seen.merchants.sum()),
+        first_time=seen.first_time,
+        last_time=seen.last_time,
         path=path,
     )
     log.info("generated %s", summary)
@@ -777,7 +817,7 @@ def _make_cards(rng: np.random.Generator, n: int, first_day: date) -> _Cards:
         lat_e6[i] = round(float(lat) * 1e6)
         long_e6[i] = round(float(long) * 1e6)
         prefs[i] = legit_share * rng.lognormal(0.0, 0.35, len(CATEGORIES))
-    weights = rng.lognormal(0.0, 0.5, n)
+    weights = rng.uniform(*CARD_RATE_RANGE, n)
     return _Cards(
         cc_num=cc_nums,
         profile=profiles,
@@ -822,7 +862,7 @@ def _make_merchants(rng: np.random.Generator) -> _Merchants:
     return _Merchants(field=fields, first_of_category=first, count_of_category=counts)
 
 
-def _make_fraud(rng: np.random.Generator, rows: int, n_cards: int, days: int) -> _Fraud:
+def _make_fraud(rng: np.random.Generator, rows: int, n_cards: int, timeline: _Timeline) -> _Fraud:
     """One fraud day per affected card, with 2..25 transactions, until ~0.58 % of rows."""
     target = round(rows * FRAUD_RATE)
     lo, hi = FRAUD_WINDOW_RANGE
@@ -846,15 +886,17 @@ def _make_fraud(rng: np.random.Generator, rows: int, n_cards: int, days: int) ->
     per_tx = np.repeat(np.arange(windows), sizes)
     n = len(per_tx)
     window_card = rng.choice(n_cards, size=windows, replace=windows > n_cards)
-    window_day = rng.integers(0, days, size=windows)
-    night = rng.random(n) < FRAUD_NIGHT_SHARE
-    day_hours = np.array([h for h in range(24) if h not in FRAUD_NIGHT_HOURS])
-    hour = np.where(
-        night,
-        np.array(FRAUD_NIGHT_HOURS)[rng.integers(0, len(FRAUD_NIGHT_HOURS), n)],
-        day_hours[rng.integers(0, len(day_hours), n)],
-    )
-    t = window_day[per_tx] * 86400 + hour * 3600 + rng.integers(0, 3600, n)
+    # Whole days only, unless the span is shorter than a day: then the window is its first day
+    # and the night hours still ahead of the span's end are the ones that can be drawn.
+    window_day = rng.integers(0, max(1, timeline.days - 1), size=windows)
+    day = window_day[per_tx]
+    limit = timeline.limit_seconds(day)
+    second = np.zeros(n, dtype=np.int64)
+    todo = np.arange(n)
+    while len(todo):
+        second[todo] = _fraud_seconds(rng, len(todo))
+        todo = todo[second[todo] >= limit[todo]]
+    t = day * 86400 + second
     shares = np.array([FRAUD_CATEGORY_ROWS[c] for c in CATEGORIES], float)
     category = rng.choice(len(CATEGORIES), size=n, p=shares / shares.sum())
     bounds = np.array([_FRAUD_AMOUNTS[c] for c in CATEGORIES])
@@ -868,10 +910,59 @@ def _make_fraud(rng: np.random.Generator, rows: int, n_cards: int, days: int) ->
     )
 
 
+def _fraud_seconds(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Seconds of day for fraud: 80 % between 22:00 and 04:00, the rest in the other hours."""
+    night = rng.random(n) < FRAUD_NIGHT_SHARE
+    day_hours = np.array([h for h in range(24) if h not in FRAUD_NIGHT_HOURS])
+    hour = np.where(
+        night,
+        np.array(FRAUD_NIGHT_HOURS)[rng.integers(0, len(FRAUD_NIGHT_HOURS), n)],
+        day_hours[rng.integers(0, len(day_hours), n)],
+    )
+    return hour * 3600 + rng.integers(0, 3600, n)
+
+
 def _day_weights(first_day: date, days: int) -> np.ndarray:
-    dates = [first_day + timedelta(days=d) for d in range(days)]
-    w = np.array([_WEEKDAY_WEIGHTS[d.weekday()] * _MONTH_WEIGHTS[d.month - 1] for d in dates])
-    return w / w.sum()
+    """Relative legitimate volume of each day: its weekday's weight times its month's."""
+    epoch_day = (first_day - date(1970, 1, 1)).days + np.arange(days)
+    weekday = (epoch_day + 3) % 7  # 1970-01-01 was a Thursday
+    month = np.datetime64(first_day, "D") + np.arange(days)
+    month_index = month.astype("datetime64[M]").astype(np.int64) % 12
+    return _WEEKDAY_WEIGHTS[weekday] * _MONTH_WEIGHTS[month_index]
+
+
+def _seconds_into_day(volume_share: np.ndarray | float) -> np.ndarray:
+    """The time of day (in seconds) before which this share of a day's volume falls."""
+    return np.interp(volume_share, _HOUR_SHARE, _HOUR_EDGES)
+
+
+@cache
+def _rows_per_weight() -> float:
+    """Expected rows per unit of day weight, so fraudTrain.csv's span holds its row count."""
+    first = REFERENCE_START.date()
+    whole_days = (REFERENCE_END.date() - first).days
+    weights = _day_weights(first, whole_days + 1)
+    end_of_day = REFERENCE_END - datetime.combine(REFERENCE_END.date(), datetime.min.time())
+    last_share = np.interp(end_of_day.total_seconds(), _HOUR_EDGES, _HOUR_SHARE)
+    return REFERENCE_ROWS / (weights[:-1].sum() + weights[-1] * last_share)
+
+
+def _timeline(first_day: date, rows: int) -> _Timeline:
+    """Days from ``first_day`` at the realistic daily rate until ``rows`` are expected."""
+    if rows == 0:
+        return _Timeline(np.zeros(0), np.zeros(0))
+    per_weight = _rows_per_weight()
+    # Every day expects at least the quietest weekday in the quietest month: enough days.
+    floor = per_weight * _WEEKDAY_WEIGHTS.min() * _MONTH_WEIGHTS.min()
+    expected = _day_weights(first_day, int(rows / floor) + 2) * per_weight
+    cumulative = np.cumsum(expected)
+    last = int(np.searchsorted(cumulative, rows))
+    before = float(cumulative[last - 1]) if last else 0.0
+    day_share = np.ones(last + 1)
+    day_share[last] = (rows - before) / expected[last]
+    expected = expected[: last + 1].copy()
+    expected[last] = rows - before
+    return _Timeline(expected, day_share)
 
 
 def _unix_lag_seconds(day: date) -> int:
@@ -943,13 +1034,25 @@ def _amount_cents(rng: np.random.Generator, category: np.ndarray) -> np.ndarray:
     return np.round(np.clip(amount, 1.0, 28_000.0) * 100).astype(np.int64)
 
 
+@dataclass
+class _Seen:
+    """What the written rows touched, for the summary."""
+
+    cards: np.ndarray  # bool per card
+    merchants: np.ndarray  # bool per merchant
+    first_time: str | None = None
+    last_time: str | None = None
+
+
 def _blocks(
     rng: np.random.Generator,
     legit_per_day: np.ndarray,
+    timeline: _Timeline,
     first_day: date,
     cards: _Cards,
     merchants: _Merchants,
     fraud: _Fraud,
+    seen: _Seen,
 ) -> Iterator[memoryview]:
     """CSV text for consecutive groups of days, each sorted by time."""
     clock = _clock_strings()
@@ -962,7 +1065,6 @@ def _blocks(
     day_text = pa.array([(first_day + timedelta(days=d)).isoformat() for d in range(days)])
     start_epoch = calendar.timegm(first_day.timetuple())
     unix_lag = np.array([_unix_lag_seconds(first_day + timedelta(days=d)) for d in range(days)])
-    hour_p = _HOUR_WEIGHTS / _HOUR_WEIGHTS.sum()
 
     row_id = 0
     day = 0
@@ -973,7 +1075,9 @@ def _blocks(
         per_day = legit_per_day[day:end]
         n_legit = int(per_day.sum())
         t = np.repeat(np.arange(day, end) * 86400, per_day)
-        t += rng.choice(24, size=n_legit, p=hour_p) * 3600 + rng.integers(0, 3600, n_legit)
+        # Times of day follow the hourly profile; on the last day only up to the span's end.
+        share = np.repeat(timeline.day_share[day:end], per_day)
+        t += _seconds_into_day(rng.random(n_legit) * share).astype(np.int64)
         card = np.searchsorted(cards.weight_cdf, rng.random(n_legit), side="right")
         card = np.minimum(card, len(cards.cc_num) - 1)
         category = (rng.random(n_legit)[:, None] > cards.category_cdf[card]).sum(axis=1)
@@ -1002,6 +1106,8 @@ def _blocks(
         # Sparkov puts the merchant uniformly within one degree of the cardholder's home.
         merch_lat = cards.lat_e6[card] + np.round(rng.uniform(-1, 1, n) * 1e6).astype(np.int64)
         merch_long = cards.long_e6[card] + np.round(rng.uniform(-1, 1, n) * 1e6).astype(np.int64)
+        seen.cards[card] = True
+        seen.merchants[merchant] = True
         trans_num = pa.StringArray.from_buffers(
             n,
             pa.py_buffer(np.arange(0, 32 * (n + 1), 32, dtype=np.int32).tobytes()),
@@ -1012,6 +1118,9 @@ def _blocks(
             pc.take(day_text, pa.array(day_of_row)), pc.take(clock, pa.array(t % 86400)), " "
         )
         unix_time = start_epoch + t + unix_lag[day_of_row]
+        if seen.first_time is None:
+            seen.first_time = timestamp[0].as_py()
+        seen.last_time = timestamp[n - 1].as_py()
         amt = pc.binary_join_element_wise(
             pc.cast(pa.array(cents // 100), pa.string()),
             pc.take(cents_text, pa.array(cents % 100)),

@@ -11,10 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from txviz_pipeline.ingest.sparkov import _unix_lag_seconds, generate_csv
+from txviz_pipeline.ingest.sparkov import (
+    CARDS,
+    REFERENCE_END,
+    REFERENCE_ROWS,
+    _seconds_into_day,
+    _timeline,
+    _unix_lag_seconds,
+    generate_csv,
+)
 from txviz_pipeline.schema import CATEGORIES, SOURCE_COLUMNS
 
 ROWS = 20_000
+BIG = 200_000
+PER_DAY = 2_400  # fraudTrain.csv: 1,296,675 rows over 537.5 days
 HEADER = (
     ",trans_date_trans_time,cc_num,merchant,category,amt,first,last,gender,street,city,state,"
     "zip,lat,long,city_pop,job,dob,trans_num,unix_time,merch_lat,merch_long,is_fraud"
@@ -56,6 +66,19 @@ def generated(tmp_path_factory: pytest.TempPathFactory):
     text = path.read_text()
     rows = list(csv.DictReader(text.splitlines()))
     return summary, text, rows
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory):
+    """A 200,000-row file as (summary, rows as tuples of the columns the tests read)."""
+    path = tmp_path_factory.mktemp("sparkov") / "big.csv"
+    summary = generate_csv(path, BIG, seed=5)
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        keep = [header.index(c) for c in ("trans_date_trans_time", "cc_num", "is_fraud")]
+        rows = [tuple(r[i] for i in keep) for r in reader]
+    return summary, rows
 
 
 def parse_time(value: str) -> datetime:
@@ -140,14 +163,15 @@ def test_unix_time_is_the_same_wall_time_seven_years_earlier(generated):
     assert _unix_lag_seconds(date(2020, 2, 29)) == _unix_lag_seconds(date(2020, 2, 28)) - 86400
 
 
-def test_cardholders_are_consistent_and_scale_with_rows(generated):
+def test_cardholders_are_consistent_and_come_from_one_population(generated):
     summary, _, rows = generated
-    assert summary.cards == ROWS // 1300
     by_card: dict[str, set[tuple[str, ...]]] = {}
     profile = ("first", "last", "gender", "street", "city", "state", "zip", "lat", "long", "dob")
     for row in rows:
         by_card.setdefault(row["cc_num"], set()).add(tuple(row[c] for c in profile))
     assert len(by_card) == summary.cards
+    # ~8 days of fraudTrain.csv's 983 cardholders: nearly every one of them has transacted.
+    assert 0.9 * CARDS <= summary.cards <= CARDS
     assert all(len(p) == 1 for p in by_card.values()), "a card always has the same holder"
     lengths = Counter(len(cc) for cc in by_card)
     assert lengths.most_common(1)[0][0] == 16
@@ -223,10 +247,13 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path):
 def test_tiny_and_empty_files(tmp_path: Path):
     empty = generate_csv(tmp_path / "empty.csv", 0)
     assert (tmp_path / "empty.csv").read_text() == HEADER + "\n"
-    assert empty.rows == 0 and empty.fraud_rows == 0
-    generate_csv(tmp_path / "one.csv", 1)
+    assert (empty.rows, empty.fraud_rows, empty.cards, empty.merchants) == (0, 0, 0, 0)
+    assert empty.first_time is None and empty.last_time is None
+    one = generate_csv(tmp_path / "one.csv", 1)
     lines = (tmp_path / "one.csv").read_text().splitlines()
     assert len(lines) == 2 and lines[1].startswith("0,")
+    assert (one.cards, one.merchants) == (1, 1)
+    assert one.first_time == one.last_time == lines[1].split(",")[1]
     with pytest.raises(ValueError):
         generate_csv(tmp_path / "neg.csv", -1)
 
@@ -235,3 +262,90 @@ def test_start_date_moves_the_timeline(tmp_path: Path):
     generate_csv(tmp_path / "s.csv", 500, start=datetime(2020, 3, 1))
     rows = list(csv.DictReader((tmp_path / "s.csv").read_text().splitlines()))
     assert rows[0]["trans_date_trans_time"] >= "2020-03-01 00:00:00"
+
+
+def span_days(first: str, last: str) -> float:
+    return (parse_time(last) - parse_time(first)).total_seconds() / 86400
+
+
+def planned_days(start: date, rows: int) -> float:
+    """Days the generator's calendar (weekday and month seasonality) needs for ``rows``."""
+    timeline = _timeline(start, rows)
+    if not timeline.days:
+        return 0.0
+    return timeline.days - 1 + float(_seconds_into_day(timeline.day_share[-1])) / 86400
+
+
+def test_first_5000_rows_hold_hundreds_of_cards_over_a_few_days(tmp_path: Path):
+    summary = generate_csv(tmp_path / "s.csv", 5_000, seed=42)
+    rows = list(csv.DictReader((tmp_path / "s.csv").read_text().splitlines()))
+    cards = {r["cc_num"] for r in rows}
+    assert summary.cards == len(cards)
+    assert 300 <= len(cards) <= CARDS
+    assert summary.merchants == len({r["merchant"] for r in rows}) > 600
+    times = [r["trans_date_trans_time"] for r in rows]
+    assert (summary.first_time, summary.last_time) == (times[0], times[-1])
+    # ~2 days at fraudTrain.csv's average rate; early January runs slower (~1,400 a day).
+    span = span_days(times[0], times[-1])
+    assert 0.7 * 5_000 / PER_DAY <= span <= 2.0 * 5_000 / PER_DAY
+    assert span == pytest.approx(planned_days(date(2019, 1, 1), 5_000), abs=0.05)
+
+
+def test_the_daily_rate_is_fraudtrains(big):
+    summary, rows = big
+    span = span_days(rows[0][0], rows[-1][0])
+    assert 0.8 * BIG / PER_DAY <= span <= 1.5 * BIG / PER_DAY
+    assert span == pytest.approx(planned_days(date(2019, 1, 1), BIG), rel=0.01)
+    # The calendar reproduces fraudTrain.csv's time line: its row count, started where it
+    # starts, ends where it ends; a year holds ~2,400 transactions a day.
+    assert planned_days(date(2019, 1, 1), REFERENCE_ROWS) == pytest.approx(
+        (REFERENCE_END - datetime(2019, 1, 1)).total_seconds() / 86400, abs=0.01
+    )
+    assert 2_300 <= REFERENCE_ROWS / planned_days(date(2019, 1, 1), REFERENCE_ROWS) <= 2_500
+    assert 340 <= planned_days(date(2019, 1, 1), 365 * 2_450) <= 390
+    # A fast start month covers the same rows in fewer days than a slow one.
+    assert planned_days(date(2019, 6, 1), BIG) < planned_days(date(2019, 1, 1), BIG)
+
+
+def test_days_weeks_and_cards_have_sparkovs_rhythm(big):
+    summary, rows = big
+    legit = [r for r in rows if r[2] == "0"]
+    hours = Counter(int(t[11:13]) for t, _, _ in legit)
+    am = sum(hours[h] for h in range(12))
+    pm = sum(hours[h] for h in range(12, 24))
+    assert 1.4 <= pm / am <= 1.7  # Sparkov's afternoon/evening profile
+    by_day = Counter(t[:10] for t, _, _ in legit)
+    by_weekday: Counter[int] = Counter()
+    days_per_weekday: Counter[int] = Counter()
+    for day, n in list(by_day.items())[:-1]:  # the last day is cut short
+        weekday = date.fromisoformat(day).weekday()
+        by_weekday[weekday] += n
+        days_per_weekday[weekday] += 1
+    rate = {d: by_weekday[d] / days_per_weekday[d] for d in range(7)}
+    assert rate[0] > 1.4 * rate[2] and rate[6] > 1.4 * rate[2]  # Mondays and Sundays peak
+    # One population, all of it active all along: the same cards in the first and last weeks.
+    first = {c for t, c, _ in rows[:15_000]}
+    last = {c for t, c, _ in rows[-15_000:]}
+    assert summary.cards == CARDS
+    assert len(first & last) >= 0.9 * CARDS
+
+
+@pytest.mark.parametrize("rows", [400, 1_000, 5_000, BIG])
+def test_fraud_rate_holds_at_any_size_inside_the_span(tmp_path: Path, big, rows: int):
+    if rows == BIG:
+        summary, table = big
+    else:
+        summary = generate_csv(tmp_path / "f.csv", rows, seed=3)
+        with open(tmp_path / "f.csv", newline="") as f:
+            reader = csv.DictReader(f)
+            table = [(r["trans_date_trans_time"], r["cc_num"], r["is_fraud"]) for r in reader]
+    fraud = [r for r in table if r[2] == "1"]
+    assert summary.fraud_rows == len(fraud) == round(rows * 0.00579)
+    if rows >= 5_000:
+        assert 0.005 <= len(fraud) / rows <= 0.006
+    windows = Counter((card, t[:10]) for t, card, _ in fraud)
+    assert all(2 <= n <= 25 for n in windows.values())
+    assert max(Counter(card for card, _ in windows).values()) == 1
+    # Fraud never stretches the span: the file still ends where the calendar says.
+    span = span_days(table[0][0], table[-1][0])
+    assert span <= planned_days(date(2019, 1, 1), rows) + 1 / 86400
