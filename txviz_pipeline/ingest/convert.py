@@ -33,14 +33,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from txviz_pipeline.ingest.csvsource import (
+    FIELD_COUNT,
     ROW_SCHEMA,
     CheckedChunk,
+    FieldSpans,
     LineBlock,
     Reject,
-    check_block,
+    check_lines,
+    keep_freed_memory,
     line_blocks,
     map_in_order,
     require_sparkov_header,
+    scan_block,
 )
 from txviz_pipeline.schema import NDJSON_FIELDS
 
@@ -109,6 +113,7 @@ def convert_csv_to_ndjson(
     started = time.perf_counter()
     source = Path(csv_path)
     require_sparkov_header(source)  # a wrong file fails here, before anything is written
+    keep_freed_memory()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _remove_previous_dataset(out)
@@ -119,15 +124,14 @@ def convert_csv_to_ndjson(
     last_time: str | None = None
     with open(out / REJECTS_NAME, "wb") as rejects:
         # Blocks are checked and serialised on a thread pool, then written in file order.
-        blocks = line_blocks(source, rows=rows)
-        for chunk, lines in map_in_order(checked_ndjson, blocks):
-            rows_in += chunk.records
-            rejected += len(chunk.rejects)
-            rejects.writelines(_reject_line(r) for r in chunk.rejects)
-            if chunk.rows.num_rows:
-                parts.write(lines, chunk.rows.column("row_id"))
-                times = pc.min_max(chunk.rows.column("trans_date_trans_time"))
-                low, high = times["min"].as_py(), times["max"].as_py()
+        blocks = line_blocks(source, rows=rows, prefix=_PREFIX)
+        for block in map_in_order(ndjson_block, blocks):
+            rows_in += block.lines_in
+            rejected += len(block.rejects)
+            rejects.writelines(_reject_line(r) for r in block.rejects)
+            if block.rows:
+                parts.write(block)
+                low, high = block.first_event_time, block.last_event_time
                 first_time = low if first_time is None else min(first_time, low)
                 last_time = high if last_time is None else max(last_time, high)
     written = parts.close()
@@ -182,17 +186,16 @@ class _PartWriter:
         self.rows = 0
         self.first_row_id = 0
 
-    def write(self, lines: pa.Array, row_ids: pa.Array) -> None:
-        offsets = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1, lines.offset * 4)
-        data = memoryview(lines.buffers()[2])
+    def write(self, block: NdjsonBlock) -> None:
+        data, bounds = memoryview(block.data), block.bounds
         done = 0
-        while done < len(lines):
+        while done < block.rows:
             if self.file is None:
                 self.file = open(self.out / part_name(len(self.parts)), "wb")  # noqa: SIM115
                 self.rows = 0
-                self.first_row_id = row_ids[done].as_py()
-            take = min(len(lines) - done, self.chunk_rows - self.rows)
-            self.file.write(data[offsets[done] : offsets[done + take]])
+                self.first_row_id = block.row_id(done)
+            take = min(block.rows - done, self.chunk_rows - self.rows)
+            self.file.write(data[bounds[done] : bounds[done + take]])
             self.rows += take
             done += take
             if self.rows == self.chunk_rows:
@@ -217,10 +220,103 @@ _DIGITS = np.zeros(256, dtype=bool)
 _DIGITS[ord("0") : ord("9") + 1] = True
 
 
-def checked_ndjson(block: LineBlock) -> tuple[CheckedChunk, pa.Array]:
+@dataclass(frozen=True)
+class NdjsonBlock:
+    """The NDJSON of one block of CSV lines: good row i is ``data[bounds[i]:bounds[i + 1]]``."""
+
+    data: pa.Buffer
+    bounds: np.ndarray
+    lines_in: int
+    rejects: list[Reject]
+    first_event_time: str | None
+    last_event_time: str | None
+
+    @property
+    def rows(self) -> int:
+        return len(self.bounds) - 1
+
+    def row_id(self, row: int) -> int:
+        """The row_id of good row ``row``, read back from its line ({"row_id":N,...)."""
+        start = int(self.bounds[row]) + len(_LITERALS[0])
+        head = self.data[start : start + 24].to_pybytes()
+        return int(head[: head.index(b",")])
+
+
+def ndjson_block(block: LineBlock) -> NdjsonBlock:
     """Check a block of CSV lines and build the NDJSON line of each good row."""
-    chunk = check_block(block)
-    return chunk, ndjson_lines(chunk)
+    spans = scan_block(block)
+    if spans is not None:
+        return _spans_ndjson(spans)
+    chunk = check_lines(block)
+    lines = ndjson_lines(chunk)
+    offsets = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1, lines.offset * 4)
+    times = chunk.rows.column("trans_date_trans_time")
+    return NdjsonBlock(
+        data=lines.buffers()[2] or pa.py_buffer(b""),
+        bounds=offsets,
+        lines_in=chunk.records,
+        rejects=chunk.rejects,
+        first_event_time=pc.min(times).as_py(),
+        last_event_time=pc.max(times).as_py(),
+    )
+
+
+def _literals() -> list[bytes]:
+    """What goes before each field and after the last field: ``{"row_id":``,
+    ``,"trans_date_trans_time":"``, ``","cc_num":"``, ..., ``}\n``."""
+    quoted = [pa.types.is_string(kind) for kind in ROW_SCHEMA.types]
+    literals = []
+    for i, name in enumerate(NDJSON_FIELDS):
+        close = '"' if i and quoted[i - 1] else ""
+        literals.append(f'{close}{"," if i else "{"}"{name}":{chr(34) if quoted[i] else ""}')
+    literals.append(('"' if quoted[-1] else "") + "}\n")
+    return [literal.encode() for literal in literals]
+
+
+_LITERALS = _literals()
+# line_blocks puts the literals in front of each block, so one Arrow array holds the literals
+# and every field (all views into the same buffer), and one ``take`` lays out the NDJSON.
+_PREFIX = b"".join(_LITERALS)
+_PREFIX_BOUNDS = np.cumsum([0] + [len(literal) for literal in _LITERALS], dtype=np.int32)
+_PIECES_PER_LINE = 2 * FIELD_COUNT + 1
+_template = [pa.array([], pa.int32())]
+
+
+def _line_pieces(rows: int) -> pa.Array:
+    """Which pieces make up ``rows`` lines: literal 0, field 0, literal 1, ..., literal 23."""
+    if len(_template[0]) < rows * _PIECES_PER_LINE:
+        # Blocks of one file hold about as many rows each: grow rarely.
+        size = max(rows + rows // 4, 2 * len(_template[0]) // _PIECES_PER_LINE)
+        pieces = np.empty((size, _PIECES_PER_LINE), np.int32)
+        pieces[:, 0::2] = np.arange(FIELD_COUNT + 1, dtype=np.int32)
+        # Piece 24 is the gap between the literals and the first field; field j is piece
+        # 25 + 2j, and the gap after it 26 + 2j.
+        fields = np.arange(size * FIELD_COUNT, dtype=np.int32).reshape(size, FIELD_COUNT)
+        pieces[:, 1::2] = len(_LITERALS) + 1 + 2 * fields
+        _template[0] = pa.array(pieces.reshape(-1))
+    return _template[0].slice(0, rows * _PIECES_PER_LINE)
+
+
+def _spans_ndjson(spans: FieldSpans) -> NdjsonBlock:
+    buffer = spans.block.buffer
+    offsets = np.empty(len(_PREFIX_BOUNDS) + 2 * spans.starts.size + 1, np.int32)
+    offsets[: len(_PREFIX_BOUNDS)] = _PREFIX_BOUNDS
+    offsets[len(_PREFIX_BOUNDS) : -1 : 2] = spans.starts.reshape(-1)
+    offsets[len(_PREFIX_BOUNDS) + 1 :: 2] = spans.ends.reshape(-1)
+    offsets[-1] = len(buffer)
+    pieces = pa.Array.from_buffers(
+        pa.binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(buffer)]
+    )
+    lines = pieces.take(_line_pieces(spans.rows))
+    bounds = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1)[::_PIECES_PER_LINE]
+    return NdjsonBlock(
+        data=lines.buffers()[2],
+        bounds=bounds,
+        lines_in=spans.rows,
+        rejects=[],
+        first_event_time=spans.first_event_time,
+        last_event_time=spans.last_event_time,
+    )
 
 
 def ndjson_lines(chunk: CheckedChunk) -> pa.Array:

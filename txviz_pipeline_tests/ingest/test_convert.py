@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from txviz_pipeline.ingest import convert
 from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
+from txviz_pipeline.ingest.csvsource import scan_block
+from txviz_pipeline.ingest.sparkov import generate_csv
 from txviz_pipeline.schema import NDJSON_FIELDS, SOURCE_COLUMNS, SchemaError
 from txviz_pipeline.settings import REPO_ROOT
 
@@ -202,3 +205,55 @@ def test_empty_data_section(tmp_path: Path):
     assert (result.rows_in, result.rows_out, result.parts) == (0, 0, [])
     manifest = json.loads((tmp_path / "none" / "manifest.json").read_text())
     assert manifest["parts"] == [] and manifest["first_event_time"] is None
+
+
+def dataset_files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def test_fast_and_checked_paths_write_the_same_dataset(tmp_path: Path, monkeypatch):
+    """Clean blocks are laid out straight from the CSV bytes; blocks with anything unusual
+    go through the parse-and-check path. Both must write the same bytes."""
+    big = tmp_path / "big.csv"
+    generate_csv(big, rows=40_000, seed=3)  # ~10 MiB: several blocks
+    lines = big.read_bytes().split(b"\n")
+    lines[25_000] = lines[25_000].replace(b",", b",x", 1)  # one bad row: its block is checked
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_bytes(b"\n".join(lines))
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(SAMPLE.read_bytes().replace(b"\n", b"\r\n"))
+
+    fast_blocks = {}  # first line -> whether the block took the fast path
+
+    def counting_scan(block):
+        spans = scan_block(block)
+        fast_blocks[block.first_line] = spans is not None
+        return spans
+
+    for name, path in [("sample", SAMPLE), ("malformed", MALFORMED), ("crlf", crlf),
+                       ("big", big), ("mixed", mixed)]:  # fmt: skip
+        fast_blocks.clear()
+        monkeypatch.setattr(convert, "scan_block", counting_scan)
+        fast = convert_csv_to_ndjson(path, tmp_path / f"{name}-fast", chunk_rows=7_000)
+        took_fast_path = {line for line, fast in fast_blocks.items() if fast}
+        checked_blocks = {line for line, fast in fast_blocks.items() if not fast}
+        monkeypatch.setattr(convert, "scan_block", lambda block: None)
+        checked = convert_csv_to_ndjson(path, tmp_path / f"{name}-checked", chunk_rows=7_000)
+        assert dataset_files(tmp_path / f"{name}-fast") == dataset_files(
+            tmp_path / f"{name}-checked"
+        )
+        assert (fast.rows_in, fast.rows_out, fast.rejected) == (
+            checked.rows_in,
+            checked.rows_out,
+            checked.rejected,
+        )
+        if name == "malformed":
+            assert not took_fast_path and len(checked_blocks) == 1
+        elif name == "mixed":  # only the block with the bad row (line 25,002) is checked
+            (first_line,) = checked_blocks
+            assert first_line <= 25_002 < min(x for x in took_fast_path if x > first_line)
+        else:
+            assert len(took_fast_path) == len(fast_blocks) >= 1 and not checked_blocks
+    assert [json.loads(x)["row_id"] for x in dataset_lines(tmp_path / "mixed-fast")][
+        24_997:25_000
+    ] == [24_997, 24_998, 25_000]
