@@ -6,15 +6,19 @@ Each way runs in its own child process, so its peak RSS (ru_maxrss) is its own:
     .venv/bin/python bench/bench_convert.py --csv data/fraudTrain.csv
     .venv/bin/python bench/bench_convert.py --full          # also 100k vs 1.3M rows peak RSS
     .venv/bin/python bench/bench_convert.py --references    # also polars and DuckDB whole-file
+    .venv/bin/python bench/bench_convert.py --repeat 3      # median of 3 alternating runs
 
 The baseline is pandas ``read_csv`` + ``to_json(orient="records", lines=True)`` (cc_num read as
-a string so both ways write the same values).
+a string so both ways write the same values). Every ratio is against the pandas rate measured in
+the same run; the header line shows the machine's load, since other work on a 2-core machine
+moves both rates.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -83,6 +87,12 @@ def measure(way: str, csv_path: Path, out: Path) -> dict[str, float]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run with the median time (its own rows and peak RSS), and the number of runs."""
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    return {**ordered[(len(ordered) - 1) // 2], "runs": len(runs)}
+
+
 def generate(rows: int, folder: Path) -> Path:
     from txviz_pipeline.ingest.sparkov import generate_csv
 
@@ -95,10 +105,10 @@ def generate(rows: int, folder: Path) -> Path:
     return path
 
 
-def table(title: str, results: dict[str, dict[str, float]], baseline: str | None) -> None:
+def table(title: str, results: dict[str, dict[str, float]], base: float | None) -> None:
+    """One line per way; speed is rows/s against ``base`` rows/s (the same run's pandas)."""
     print(f"\n{title}")
     print(f"{'way':<34}{'rows':>11}{'seconds':>9}{'rows/s':>11}{'peak RSS':>11}{'speed':>8}")
-    base = results[baseline]["rows"] / results[baseline]["seconds"] if baseline else None
     for name, r in results.items():
         rate = r["rows"] / r["seconds"]
         ratio = f"{rate / base:.1f}x" if base else "-"
@@ -116,18 +126,27 @@ def main() -> None:
     parser.add_argument(
         "--references", action="store_true", help="also time polars and DuckDB whole-file"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="alternate pandas and txviz N times; report medians"
+    )
     parser.add_argument("--child", nargs=3, metavar=("WAY", "CSV", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(*args.child)))
         return
 
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"{os.cpu_count()} CPUs, load average {load} (1, 5, 15 min) before the run")
     with tempfile.TemporaryDirectory(prefix="bench-convert-") as tmp:
         folder = Path(tmp)
         csv_path = args.csv or generate(args.rows, folder)
+        runs: dict[str, list[dict[str, float]]] = {"pandas": [], "txviz": []}
+        for i in range(args.repeat):
+            for way in runs:
+                runs[way].append(measure(way, csv_path, folder / f"{way}-{i}"))
         results = {
-            "pandas read_csv + to_json": measure("pandas", csv_path, folder / "pandas"),
-            "txviz convert_csv_to_ndjson": measure("txviz", csv_path, folder / "txviz"),
+            "pandas read_csv + to_json": median_of(runs["pandas"]),
+            "txviz convert_csv_to_ndjson": median_of(runs["txviz"]),
         }
         if args.references:
             # Whole-file engines without row checks or rejects, for scale.
@@ -138,7 +157,16 @@ def main() -> None:
             != results["txviz convert_csv_to_ndjson"]["rows"]
         ):
             print("warning: the two ways wrote different row counts")
-        table(f"CSV -> NDJSON, {csv_path.name}", results, "pandas read_csv + to_json")
+        pandas = results["pandas read_csv + to_json"]
+        base = pandas["rows"] / pandas["seconds"]
+        median = f", median of {args.repeat} runs" if args.repeat > 1 else ""
+        table(f"CSV -> NDJSON, {csv_path.name}{median}", results, base)
+        if args.repeat > 1:
+            ratios = [
+                (t["rows"] / t["seconds"]) / (p["rows"] / p["seconds"])
+                for p, t in zip(runs["pandas"], runs["txviz"], strict=True)
+            ]
+            print("speed of each pair: " + ", ".join(f"{r:.1f}x" for r in ratios))
 
         if args.full:
             flat = {}
@@ -146,7 +174,8 @@ def main() -> None:
                 path = generate(rows, folder)
                 flat[f"txviz, {rows:,} rows"] = measure("txviz", path, folder / f"full-{rows}")
                 path.unlink()
-            table("Peak memory against file size (txviz)", flat, None)
+            table("Peak memory against file size (txviz; speed against the pandas rate above)",
+                  flat, base)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -5,9 +5,14 @@ in source order, one JSON object per line with the keys of ``schema.NDJSON_FIELD
 ``rejects.ndjson`` (``{"line", "reason", "raw"}`` per row that failed its checks) and
 ``manifest.json``, written last: a directory without a manifest is an unfinished conversion.
 
-Blocks of lines are checked and typed by :mod:`txviz_pipeline.ingest.csvsource` and turned
-into JSON lines by one vectorised string join per block, on a small thread pool, then written
-in file order: there is no per-row Python and memory stays flat whatever the file size.
+Blocks of ~2 MB of lines are converted on two threads and written in file order, so memory
+stays flat whatever the file size and there is no per-row Python. A block whose rows all pass
+their checks (:func:`~txviz_pipeline.ingest.csvsource.scan_block`, nearly every block of a real
+file) is laid out by one Arrow ``take``: the block buffer starts with the 24 JSON literals
+(``{"row_id":``, ``,"trans_date_trans_time":"``, ...), every field is a view of its CSV bytes
+in the same buffer, and each line is literal 0, field 0, literal 1, ..., literal 23. Any other
+block is parsed and checked row by row (:func:`~txviz_pipeline.ingest.csvsource.check_lines`),
+its rejects routed with their line numbers; tests prove both ways write the same bytes.
 
 Values are the CSV's own characters. ``cc_num``, ``zip``, ``dob`` and
 ``trans_date_trans_time`` are JSON strings exactly as in the CSV (a card number never passes
@@ -23,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,6 +191,7 @@ class _PartWriter:
         self.file: BinaryIO | None = None
         self.rows = 0
         self.first_row_id = 0
+        self.reserved = 0
 
     def write(self, block: NdjsonBlock) -> None:
         data, bounds = memoryview(block.data), block.bounds
@@ -194,6 +201,8 @@ class _PartWriter:
                 self.file = open(self.out / part_name(len(self.parts)), "wb")  # noqa: SIM115
                 self.rows = 0
                 self.first_row_id = block.row_id(done)
+                line_bytes = (int(bounds[-1]) - int(bounds[0])) / block.rows
+                self._reserve(int(self.chunk_rows * line_bytes * 1.05))
             take = min(block.rows - done, self.chunk_rows - self.rows)
             self.file.write(data[bounds[done] : bounds[done + take]])
             self.rows += take
@@ -201,9 +210,21 @@ class _PartWriter:
             if self.rows == self.chunk_rows:
                 self._finish_part()
 
+    def _reserve(self, size: int) -> None:
+        """Allocate the part's disk space up front: the page cache then takes each write
+        with less work (about a third less kernel time per byte on ext4)."""
+        assert self.file is not None
+        try:
+            os.posix_fallocate(self.file.fileno(), 0, size)
+            self.reserved = size
+        except (OSError, AttributeError):  # not every filesystem allocates ahead
+            self.reserved = 0
+
     def _finish_part(self) -> None:
         assert self.file is not None
         size = self.file.tell()
+        if size < self.reserved:
+            self.file.truncate(size)
         self.file.close()
         self.file = None
         name = part_name(len(self.parts))
@@ -244,7 +265,7 @@ class NdjsonBlock:
 
 def ndjson_block(block: LineBlock) -> NdjsonBlock:
     """Check a block of CSV lines and build the NDJSON line of each good row."""
-    spans = scan_block(block)
+    spans = scan_block(block, head=len(_PREFIX_BOUNDS))
     if spans is not None:
         return _spans_ndjson(spans)
     chunk = check_lines(block)
@@ -277,38 +298,40 @@ _LITERALS = _literals()
 # line_blocks puts the literals in front of each block, so one Arrow array holds the literals
 # and every field (all views into the same buffer), and one ``take`` lays out the NDJSON.
 _PREFIX = b"".join(_LITERALS)
-_PREFIX_BOUNDS = np.cumsum([0] + [len(literal) for literal in _LITERALS], dtype=np.int32)
+_PREFIX_BOUNDS = np.cumsum([0] + [len(literal) for literal in _LITERALS])
 _PIECES_PER_LINE = 2 * FIELD_COUNT + 1
 _template = [pa.array([], pa.int32())]
+_template_lock = threading.Lock()
 
 
 def _line_pieces(rows: int) -> pa.Array:
     """Which pieces make up ``rows`` lines: literal 0, field 0, literal 1, ..., literal 23."""
-    if len(_template[0]) < rows * _PIECES_PER_LINE:
-        # Blocks of one file hold about as many rows each: grow rarely.
-        size = max(rows + rows // 4, 2 * len(_template[0]) // _PIECES_PER_LINE)
-        pieces = np.empty((size, _PIECES_PER_LINE), np.int32)
-        pieces[:, 0::2] = np.arange(FIELD_COUNT + 1, dtype=np.int32)
-        # Piece 24 is the gap between the literals and the first field; field j is piece
-        # 25 + 2j, and the gap after it 26 + 2j.
-        fields = np.arange(size * FIELD_COUNT, dtype=np.int32).reshape(size, FIELD_COUNT)
-        pieces[:, 1::2] = len(_LITERALS) + 1 + 2 * fields
-        _template[0] = pa.array(pieces.reshape(-1))
-    return _template[0].slice(0, rows * _PIECES_PER_LINE)
+    needed = rows * _PIECES_PER_LINE
+    with _template_lock:
+        template = _template[0]
+        if len(template) < needed:
+            # Blocks of one file hold about as many rows each: grow rarely.
+            size = max(rows + rows // 4, 2 * len(template) // _PIECES_PER_LINE)
+            pieces = np.empty((size, _PIECES_PER_LINE), np.int32)
+            pieces[:, 0::2] = np.arange(FIELD_COUNT + 1, dtype=np.int32)
+            # Piece 24 is the gap between the literals and the first field; field j is
+            # piece 25 + 2j, and the gap after it 26 + 2j.
+            fields = np.arange(size * FIELD_COUNT, dtype=np.int32).reshape(size, FIELD_COUNT)
+            pieces[:, 1::2] = len(_LITERALS) + 1 + 2 * fields
+            template = _template[0] = pa.array(pieces.reshape(-1))
+    return template.slice(0, needed)
 
 
 def _spans_ndjson(spans: FieldSpans) -> NdjsonBlock:
     buffer = spans.block.buffer
-    offsets = np.empty(len(_PREFIX_BOUNDS) + 2 * spans.starts.size + 1, np.int32)
-    offsets[: len(_PREFIX_BOUNDS)] = _PREFIX_BOUNDS
-    offsets[len(_PREFIX_BOUNDS) : -1 : 2] = spans.starts.reshape(-1)
-    offsets[len(_PREFIX_BOUNDS) + 1 :: 2] = spans.ends.reshape(-1)
-    offsets[-1] = len(buffer)
+    offsets = spans.bounds
+    offsets[: spans.head] = _PREFIX_BOUNDS
     pieces = pa.Array.from_buffers(
-        pa.binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(buffer)]
+        pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(buffer)]
     )
-    lines = pieces.take(_line_pieces(spans.rows))
-    bounds = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1)[::_PIECES_PER_LINE]
+    # The indices come from _line_pieces, so Arrow need not check their bounds.
+    lines = pc.take(pieces, _line_pieces(spans.rows), boundscheck=False)
+    bounds = np.frombuffer(lines.buffers()[1], np.int64, len(lines) + 1)[::_PIECES_PER_LINE]
     return NdjsonBlock(
         data=lines.buffers()[2],
         bounds=bounds,

@@ -2,11 +2,17 @@
 
 The header is checked before any row is read, so a wrong file (the ULB creditcard.csv, a
 reordered export) fails at once with the missing and unexpected columns named. Rows are then
-read in chunks of whole lines: pyarrow parses each chunk as strings, pyarrow compute kernels
-check and type every column, and rows that fail (wrong field count, unparseable number or
-timestamp, unknown category, broken UTF-8, ...) come out as :class:`Reject` records with their
-line number and a reason instead of stopping the read. Chunks are checked on a small thread
-pool (pyarrow releases the GIL) and handed back in file order.
+read in blocks of whole lines, each straight into its own buffer, and checked on a small
+thread pool (numpy and pyarrow release the GIL) and handed back in file order.
+
+Each block is first scanned in place (:func:`scan_block`): numpy finds every field's bytes and
+checks every value with lane arithmetic on 8-byte words, without a string per value. When all
+its rows pass (nearly every block of a real file) that is the whole check. Otherwise the block
+goes to :func:`check_lines`: pyarrow parses it as strings, compute kernels check and type each
+column, and rows that fail (wrong field count, unparseable number or timestamp, unknown
+category, broken UTF-8, ...) come out as :class:`Reject` records with their line number and a
+reason instead of stopping the read. The scan accepts only rows that this path accepts with
+the same values, which the tests check value by value.
 
 ``iter_checked_chunks`` is the engine shared by ``validate_csv`` (``txviz validate``) and the
 NDJSON conversion in :mod:`txviz_pipeline.ingest.convert`.
@@ -49,7 +55,7 @@ R = TypeVar("R")
 
 FIELD_COUNT = len(SOURCE_COLUMNS)
 DEFAULT_CHUNK_BYTES = 2 << 20  # ~8k Sparkov rows per block: its temporaries stay near the cache
-MAX_LINE_BYTES = 1 << 20  # a longer "line" is rejected and skipped, so memory stays bounded
+MAX_LINE_BYTES = 4 << 20  # a longer "line" is rejected and skipped, so memory stays bounded
 MAX_RAW_CHARS = 10_000  # how much of a rejected line a Reject keeps
 MAX_EXAMPLES = 1_000  # malformed rows a ValidationReport keeps (all are counted)
 
@@ -302,13 +308,17 @@ def line_blocks(
     head = len(prefix)
     with open(path, "rb") as f:
         f.readline(MAX_LINE_BYTES)
+        size = os.fstat(f.fileno()).st_size
         carry = b""  # the start of a line that the previous read cut
+        blocks = 0
         while remaining != 0:
-            buffer = np.empty(head + len(carry) + chunk_bytes + 1 + PAD_BYTES, np.uint8)
+            read = _block_size(chunk_bytes, blocks, size - f.tell())
+            buffer = np.empty(head + len(carry) + read + 1 + PAD_BYTES, np.uint8)
             buffer[:head] = np.frombuffer(prefix, np.uint8)
             start, filled = head, head + len(carry)
             buffer[start:filled] = np.frombuffer(carry, np.uint8)
-            end = filled + f.readinto(memoryview(buffer)[filled : filled + chunk_bytes])
+            end = filled + f.readinto(memoryview(buffer)[filled : filled + read])
+            blocks += 1
             if end == filled:  # end of file: a last line without "\n"
                 if end > start:
                     buffer[end] = 10
@@ -340,6 +350,16 @@ def line_blocks(
                 remaining -= count
 
 
+def _block_size(chunk_bytes: int, blocks: int, left: int) -> int:
+    """Smaller blocks at the start and the end of a file: workers get going sooner, and
+    finish together rather than one waiting on a whole last block."""
+    if blocks < 2:
+        return max(chunk_bytes >> (2 - blocks), 1)
+    if left < 2 * chunk_bytes:
+        return max(chunk_bytes // 4, 1)
+    return chunk_bytes
+
+
 def _last_newline(view: np.ndarray) -> int:
     """Where the last newline of a block that holds one is."""
     tail = 1 << 16
@@ -360,34 +380,51 @@ def _skip_long_line(f: BinaryIO, head: bytes, line: int) -> Reject:
     return Reject(line, f"line longer than {MAX_LINE_BYTES} bytes", text, "(line length)")
 
 
-# The fast path. Most blocks of a real file hold nothing but well-formed rows: for those,
-# numpy finds every field's bytes in the block buffer and checks the values in place, eight
-# bytes at a time (SWAR: one uint64 read per 8 bytes of a field, bit tricks per byte lane),
-# without building a string per value. A block with anything unusual in it (a reject, an
-# escaped quote, a backslash, a number JSON would not take as written, ...) is not scanned:
-# the parse-and-check path below decides about its rows, so both paths give the same answer.
+# The scan. Most blocks of a real file hold nothing but well-formed rows: for those, numpy
+# finds every field's bytes in the block buffer and checks the values in place, eight bytes
+# at a time (SWAR: one uint64 per 8 bytes of a field, bit tricks per byte lane), without a
+# string per value. A block with anything unusual in it (a reject, an escaped quote, a
+# backslash, a number JSON would not take as written, ...) is left to check_lines, which
+# decides about each of its rows, so both ways give the same answer.
 
 
 @dataclass(frozen=True)
 class FieldSpans:
-    """Every field of every line of a block whose rows all passed their checks: field k of
-    row i is ``block.buffer[starts[i, k]:ends[i, k]]`` (a quoted field without its quotes),
-    the exact CSV text, which needs no JSON escaping."""
+    """Every field of every line of a block whose rows all passed their checks.
+
+    ``fields`` holds, for field j of the block (row j // 23, column j % 23), where it starts
+    and ends in ``block.buffer`` at 2j and 2j + 1 (a quoted field without its quotes), then
+    the end of the block: the CSV's exact text, which needs no JSON escaping. As Arrow
+    offsets it makes field j element 2j of a binary array over the buffer. ``bounds`` is
+    ``fields`` after ``head`` free slots, where a caller may put offsets of its own.
+    """
 
     block: LineBlock
-    starts: np.ndarray  # int64, rows x FIELD_COUNT
-    ends: np.ndarray
+    bounds: np.ndarray  # int64: head slots, then 2 * rows * FIELD_COUNT + 1
+    head: int
     first_event_time: str
     last_event_time: str
 
     @property
+    def fields(self) -> np.ndarray:
+        return self.bounds[self.head :]
+
+    @property
     def rows(self) -> int:
-        return len(self.starts)
+        return (len(self.fields) - 1) // (2 * FIELD_COUNT)
+
+    @property
+    def starts(self) -> np.ndarray:
+        return self.fields[0:-1:2].reshape(self.rows, FIELD_COUNT)
+
+    @property
+    def ends(self) -> np.ndarray:
+        return self.fields[1::2].reshape(self.rows, FIELD_COUNT)
 
     def text(self, row: int, column: int) -> str:
         """One field's text."""
-        field = self.block.buffer[self.starts[row, column] : self.ends[row, column]]
-        return field.tobytes().decode("utf-8")
+        j = 2 * (row * FIELD_COUNT + column)
+        return self.block.buffer[self.fields[j] : self.fields[j + 1]].tobytes().decode("utf-8")
 
     def line_numbers(self) -> np.ndarray:
         """The line number of each row."""
@@ -404,8 +441,9 @@ _ZEROS = np.uint64(0x3030303030303030)
 _KEEP = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
 
 
-def scan_block(block: LineBlock) -> FieldSpans | None:
-    """The fields of a block in which every line is a valid Sparkov row, else None."""
+def scan_block(block: LineBlock, head: int = 0) -> FieldSpans | None:
+    """The fields of a block in which every line is a valid Sparkov row, else None (with
+    ``head`` free slots before them in FieldSpans.bounds)."""
     n = block.lines
     if block.too_long is not None or n == 0:
         return None
@@ -416,10 +454,13 @@ def scan_block(block: LineBlock) -> FieldSpans | None:
     if len(quotes) % 2:
         return None
     opens, closes = quotes[0::2], quotes[1::2]
+    # The field an opening quote would start is the number of field ends before it.
+    field = np.searchsorted(seps, opens)
     if len(quotes):
-        within = np.searchsorted(seps, opens), np.searchsorted(seps, closes)
-        if (within[1] > within[0]).any():
-            seps = np.delete(seps, _ranges(*within))
+        inside = np.searchsorted(seps, closes) - field
+        if inside.any():
+            seps = np.delete(seps, _ranges(field, field + inside))
+            field -= np.cumsum(inside) - inside
     if len(seps) != FIELD_COUNT * n:
         return None
     # The block holds exactly n newlines: if every 23rd field end is one, each line has 23
@@ -431,27 +472,27 @@ def scan_block(block: LineBlock) -> FieldSpans | None:
     # Only the line ends may be control characters, and nothing may need JSON escaping.
     if np.count_nonzero(view < 32) != n + np.count_nonzero(crlf):
         return None
-    if np.count_nonzero(view > 126) and not _is_utf8(view):
+    if view.max() > 126 and not _is_utf8(view):
         return None
     if np.count_nonzero(view == _BACKSLASH):
         return None
-    starts = np.empty(n * FIELD_COUNT, np.int64)
-    starts[0] = 0
-    starts[1:] = seps[:-1] + 1
-    ends = seps
-    ends[FIELD_COUNT - 1 :: FIELD_COUNT] -= crlf
+    # Field j ends at seps[j], and field j + 1 starts right after it.
+    bounds = np.empty(head + 2 * len(seps) + 1, np.int64)
+    fields = bounds[head:]
+    fields[0] = 0
+    fields[1::2] = seps
+    np.add(seps, 1, out=fields[2::2])
+    fields[2 * FIELD_COUNT - 1 :: 2 * FIELD_COUNT] -= crlf  # the last field ends before "\r"
     if len(quotes):
         # Each pair of quotes must enclose exactly one field: any other quote is unusual.
-        field = np.searchsorted(starts, opens)
-        if (field >= len(starts)).any():
+        if field[-1] >= len(seps):
             return None
-        if not ((starts[field] == opens).all() and (ends[field] == closes + 1).all()):
+        if not ((fields[2 * field] == opens).all() and (fields[2 * field + 1] == closes + 1).all()):
             return None
-        starts[field] += 1
-        ends[field] -= 1
-    starts += block.start
-    ends += block.start
-    starts, ends = starts.reshape(n, FIELD_COUNT), ends.reshape(n, FIELD_COUNT)
+        fields[2 * field] += 1
+        fields[2 * field + 1] -= 1
+    fields += block.start
+    starts, ends = fields[0:-1:2].reshape(n, FIELD_COUNT), fields[1::2].reshape(n, FIELD_COUNT)
     times = _fast_values_ok(block.buffer, starts, ends)
     if times is None:
         return None
@@ -459,7 +500,7 @@ def scan_block(block: LineBlock) -> FieldSpans | None:
         _text_at(block, starts, int(np.argmin(times))),
         _text_at(block, starts, int(np.argmax(times))),
     )
-    return FieldSpans(block, starts, ends, first, last)
+    return FieldSpans(block, bounds, head, first, last)
 
 
 def _text_at(block: LineBlock, starts: np.ndarray, row: int) -> str:
@@ -669,18 +710,16 @@ def check_block(block: LineBlock) -> CheckedChunk:
 def spans_text(spans: FieldSpans) -> pa.RecordBatch:
     """The fields as string columns (NDJSON names), copied out of the block."""
     n = spans.rows
-    offsets = np.empty(2 * n * FIELD_COUNT + 1, np.int32)
-    offsets[0:-1:2] = spans.starts.reshape(-1)
-    offsets[1::2] = spans.ends.reshape(-1)
-    offsets[-1] = len(spans.block.buffer)
-    # Element 2j is field j, element 2j+1 whatever lies between it and field j+1.
+    fields = np.ascontiguousarray(spans.fields)
+    # The scan found the block to be UTF-8 already, so the pieces can be typed as text.
     pieces = pa.Array.from_buffers(
-        pa.binary(),
-        len(offsets) - 1,
-        [None, pa.py_buffer(offsets), pa.py_buffer(spans.block.buffer)],
+        pa.large_string(),
+        len(fields) - 1,
+        [None, pa.py_buffer(fields), pa.py_buffer(spans.block.buffer)],
     )
-    field = 2 * np.arange(n * FIELD_COUNT, dtype=np.int32).reshape(n, FIELD_COUNT)
-    columns = [pieces.take(pa.array(field[:, k])).cast(pa.string()) for k in range(FIELD_COUNT)]
+    by_column = 2 * np.arange(n * FIELD_COUNT).reshape(n, FIELD_COUNT).T.reshape(-1)
+    text = pc.take(pieces, by_column, boundscheck=False)
+    columns = [text.slice(k * n, n).cast(pa.string()) for k in range(FIELD_COUNT)]
     return pa.RecordBatch.from_arrays(columns, schema=TEXT_SCHEMA)
 
 

@@ -225,8 +225,8 @@ def test_fast_and_checked_paths_write_the_same_dataset(tmp_path: Path, monkeypat
 
     fast_blocks = {}  # first line -> whether the block took the fast path
 
-    def counting_scan(block):
-        spans = scan_block(block)
+    def counting_scan(block, head=0):
+        spans = scan_block(block, head)
         fast_blocks[block.first_line] = spans is not None
         return spans
 
@@ -237,7 +237,7 @@ def test_fast_and_checked_paths_write_the_same_dataset(tmp_path: Path, monkeypat
         fast = convert_csv_to_ndjson(path, tmp_path / f"{name}-fast", chunk_rows=7_000)
         took_fast_path = {line for line, fast in fast_blocks.items() if fast}
         checked_blocks = {line for line, fast in fast_blocks.items() if not fast}
-        monkeypatch.setattr(convert, "scan_block", lambda block: None)
+        monkeypatch.setattr(convert, "scan_block", lambda block, head=0: None)
         checked = convert_csv_to_ndjson(path, tmp_path / f"{name}-checked", chunk_rows=7_000)
         assert dataset_files(tmp_path / f"{name}-fast") == dataset_files(
             tmp_path / f"{name}-checked"
