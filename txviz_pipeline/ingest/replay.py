@@ -96,16 +96,17 @@ MAX_RECORD_BYTES = 1000 * 1024
 MAX_TAG_BYTES = len(b',"replay_id":""') + 128
 
 
-def tag_records(payload: bytes, replay_id: str) -> bytes:
-    """Add ``"replay_id"`` to every record of a batch in one C-level pass.
+def tagged_records(payload: bytes, replay_id: str) -> list[bytes]:
+    """A batch's records, each converted record gaining ``"replay_id"``, in one pass.
 
-    Converted records are flat JSON objects, one a line, so ``}`` followed by a newline byte
-    marks exactly the end of each record (a newline inside a JSON string is escaped as ``\\n``).
-    Lines that are not such objects pass unchanged and fail in the processor as before.
+    Converted records are flat JSON objects, one a line, so a line ending in ``}`` is one
+    record whose object can be extended; any other line is sent unchanged and fails in the
+    processor as before. Splitting at ``\n`` only keeps a stray ``\r`` inside its record.
     """
-    return payload.replace(
-        b"}\n", b',"%s":"%s"}\n' % (REPLAY_ID_FIELD.encode(), replay_id.encode())
-    )
+    tag = b',"%s":"%s"}\n' % (REPLAY_ID_FIELD.encode(), replay_id.encode())
+    lines = payload.split(b"\n")
+    lines.pop()  # every batch ends with a newline
+    return [line[:-1] + tag if line[-1:] == b"}" else line + b"\n" for line in lines]
 
 
 RECORD_TOO_LARGE = "RecordTooLarge"
@@ -741,14 +742,7 @@ class _Worker:
 
     def process(self, seq: int, first_row: int, end_row: int, payload: bytes, rejects: list):
         cfg = self.config
-        payload = tag_records(payload, cfg.replay_id)
-        if b"\r" in payload:
-            lines = payload.split(b"\n")
-            lines.pop()
-            records = [line + b"\n" for line in lines]
-        else:
-            # For bytes, splitlines only splits at \n, \r and \r\n: one C pass without \r.
-            records = payload.splitlines(keepends=True)
+        records = tagged_records(payload, cfg.replay_id)
         outcome = send_batch(
             self.client,
             cfg.settings.delivery_stream,
@@ -766,7 +760,8 @@ class _Worker:
         key = local = None
         if dead:
             key, local = self._write_dead_letter(first_row, end_row, dead_letter_lines(dead))
-        return ("done", seq, outcome.sent, outcome.retried, len(dead), len(payload), key, local)
+        size = sum(map(len, records))
+        return ("done", seq, outcome.sent, outcome.retried, len(dead), size, key, local)
 
     def _write_dead_letter(self, first_row: int, end_row: int, body: bytes):
         cfg = self.config

@@ -469,11 +469,11 @@ def test_options_are_validated():
 
 
 def test_tag_records_names_the_replay_in_every_record():
-    from txviz_pipeline.ingest.replay import tag_records
+    from txviz_pipeline.ingest.replay import tagged_records
 
-    lines = [{"row_id": 1, "merchant": "fraud_A}\nB"}, {"row_id": 2, "job": "}"}]
-    payload = b"".join(json.dumps(x).encode() + b"\n" for x in lines)
-    tagged = tag_records(payload, "replay-7")
-    assert [json.loads(x) for x in tagged.splitlines()] == [
-        {**x, "replay_id": "replay-7"} for x in lines
-    ]
+    lines = [{"row_id": 1, "merchant": "fraud_A}\nB\r"}, {"row_id": 2, "job": "}"}]
+    payload = b"".join(json.dumps(x).encode() + b"\n" for x in lines) + b"not json\n"
+    records = tagged_records(payload, "replay-7")
+    assert [json.loads(x) for x in records[:2]] == [{**x, "replay_id": "replay-7"} for x in lines]
+    assert records[2] == b"not json\n"
+    assert all(r.endswith(b"\n") and r.count(b"\n") == 1 for r in records)
