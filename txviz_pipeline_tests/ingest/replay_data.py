@@ -10,37 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from txviz_pipeline.schema import NDJSON_FIELDS, SOURCE_TIMESTAMP_FORMAT
+from txviz_pipeline.settings import LANDING_PREFIX
+from txviz_pipeline_tests.processor.builders import BASE_RECORD
 
 START = datetime(2019, 1, 1, 0, 0, 18)
-LANDING = "landing/"
+LANDING = LANDING_PREFIX
 
 
 def record(row_id: int, event_time: datetime, **overrides: Any) -> dict[str, Any]:
     """One NDJSON record with every field of schema.NDJSON_FIELDS, in order."""
     values = {
+        **BASE_RECORD,
         "row_id": row_id,
         "trans_date_trans_time": event_time.strftime(SOURCE_TIMESTAMP_FORMAT),
-        "cc_num": "2703186189652095",
-        "merchant": "fraud_Rippin, Kub and Mann",
-        "category": "misc_net",
-        "amt": 4.97,
-        "first": "Jennifer",
-        "last": "Banks",
-        "gender": "F",
-        "street": "561 Perry Cove",
-        "city": "Moravian Falls",
-        "state": "NC",
-        "zip": "28654",
-        "lat": 36.0788,
-        "long": -81.1781,
-        "city_pop": 3495,
-        "job": "Psychologist, counselling",
-        "dob": "1988-03-09",
         "trans_num": f"{row_id:032x}",
         "unix_time": 1325376018 + row_id,
-        "merch_lat": 36.011293,
-        "merch_long": -82.048315,
-        "is_fraud": 0,
     }
     values.update(overrides)
     return {k: values[k] for k in NDJSON_FIELDS}
