@@ -21,14 +21,11 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +33,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from txviz_pipeline import aws  # noqa: E402
-from txviz_pipeline.settings import LOCALHOST, Settings, embedded_env  # noqa: E402
+from txviz_pipeline.processes import free_port, start_moto_server, stop_group  # noqa: E402
+from txviz_pipeline.settings import Settings, embedded_env  # noqa: E402
+from txviz_pipeline.stack.provision import create_plain_stream  # noqa: E402
 
 CATEGORIES = ["gas_transport", "grocery_pos", "home", "shopping_pos", "kids_pets", "misc_net"]
 _OK: dict[str, Any] = {"RecordId": "null"}
@@ -128,54 +127,9 @@ def read_lines(dataset: Path, n: int) -> list[bytes]:
 # --- servers ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOCALHOST, 0))
-        return s.getsockname()[1]
-
-
-def start_moto(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", LOCALHOST, "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"http://{LOCALHOST}:{port}/moto-api/", timeout=2).close()
-            return proc
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                stop(proc)
-                raise SystemExit("moto server did not start") from None
-            time.sleep(0.2)
-
-
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        except ProcessLookupError:
-            pass
-
-
-def create_plain_stream(settings: Settings) -> None:
-    aws.client("s3", settings).create_bucket(Bucket=settings.bucket)
-    aws.client("firehose", settings).create_delivery_stream(
-        DeliveryStreamName=settings.delivery_stream,
-        DeliveryStreamType="DirectPut",
-        ExtendedS3DestinationConfiguration={
-            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-            "BucketARN": f"arn:aws:s3:::{settings.bucket}",
-            "Prefix": "landing/",
-        },
-    )
+    stop_group(proc.pid)
+    proc.wait(timeout=10)
 
 
 # --- measurements ----------------------------------------------------------------------------
@@ -301,7 +255,7 @@ def main() -> None:
 
             settings = control.up(port, home).settings
         else:
-            server = start_moto(port)
+            server = start_moto_server(port, work / "moto.log")
             settings = Settings.from_env(embedded_env(port, home))
             os.environ.update(embedded_env(port, home))
             create_plain_stream(settings)

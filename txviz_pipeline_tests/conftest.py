@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from txviz_pipeline.processes import free_port, stop_group, wait_for_http
+from txviz_pipeline.processes import free_port, start_moto_server, stop_group
 from txviz_pipeline.settings import LOCALHOST, Settings, embedded_env
 from txviz_pipeline.stack.control import StackInfo
 
 
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A bare moto server (no txviz provisioning) over HTTP; yields its endpoint URL."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", LOCALHOST, "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
+    proc = start_moto_server(port, log_path)
     try:
         url = f"http://{LOCALHOST}:{port}"
-        wait_for_http(f"{url}/moto-api/")
         yield url
     finally:
         stop_group(proc.pid)

@@ -78,20 +78,10 @@ def write_dataset(
 
 
 def create_stream(settings, prefix: str = LANDING) -> None:
-    """The bucket and a plain delivery stream (ExtendedS3, no processor): moto writes the raw
-    records of each Put call as one object."""
-    from txviz_pipeline import aws
+    """The bucket and a plain delivery stream (ExtendedS3, no processor)."""
+    from txviz_pipeline.stack.provision import create_plain_stream
 
-    aws.client("s3", settings).create_bucket(Bucket=settings.bucket)
-    aws.client("firehose", settings).create_delivery_stream(
-        DeliveryStreamName=settings.delivery_stream,
-        DeliveryStreamType="DirectPut",
-        ExtendedS3DestinationConfiguration={
-            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-            "BucketARN": f"arn:aws:s3:::{settings.bucket}",
-            "Prefix": prefix,
-        },
-    )
+    create_plain_stream(settings, prefix)
 
 
 def landed_row_ids(settings, prefix: str = LANDING) -> Counter[int]:
