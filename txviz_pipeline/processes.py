@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -102,12 +101,6 @@ def port_in_use(port: int, host: str = LOCALHOST) -> bool:
     return False
 
 
-def free_port(host: str = LOCALHOST) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def wait_for_http(
     url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None, log_path=None
 ) -> None:
@@ -136,17 +129,3 @@ def _log_tail(log_path, lines: int = 20) -> str:
     tail = Path(log_path).read_text(errors="replace").splitlines()[-lines:]
     return f"; last lines of {log_path}:\n" + "\n".join(tail)
 
-
-def start_moto_server(port: int, log_path: Path) -> subprocess.Popen:
-    """A bare moto server (no txviz hook or provisioning) on 127.0.0.1:``port``, ready to use.
-
-    Tests and benchmarks use it as the plain AWS baseline; the embedded stack is stack/control.py.
-    """
-    argv = [sys.executable, "-m", "moto.server", "-H", LOCALHOST, "-p", str(port)]
-    proc = start_group(argv, env=dict(os.environ), log_path=log_path)
-    try:
-        wait_for_http(f"http://{LOCALHOST}:{port}/moto-api/", proc=proc, log_path=log_path)
-    except BaseException:
-        stop_group(proc.pid)
-        raise
-    return proc

@@ -27,6 +27,7 @@ from typing import Any
 
 from txviz_pipeline import aws, settings
 from txviz_pipeline.processes import pid_alive, port_in_use
+from txviz_pipeline.s3objects import iter_keys
 from txviz_pipeline.settings import LOCALHOST, Settings, embedded_env
 from txviz_pipeline.stack.provision import provision
 
@@ -369,8 +370,7 @@ def down(home: Path | str | None = None, timeout: float = STOP_TIMEOUT_S) -> boo
 
 
 def _count(s3: Any, bucket: str, prefix: str) -> int:
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return sum(1 for p in pages for o in p.get("Contents", []) if not o["Key"].endswith("/"))
+    return sum(1 for _ in iter_keys(s3, bucket, prefix))
 
 
 def status(home: Path | str | None = None, *, counts: bool = True) -> StackStatus:

@@ -229,17 +229,3 @@ def provision(s: Settings | None = None) -> dict[str, Any]:
         "created": created,
     }
 
-
-def create_plain_stream(s: Settings, prefix: str = settings.LANDING_PREFIX) -> None:
-    """The bucket and a delivery stream with no processor: moto writes the raw records of each
-    Put call as one object. The baseline the replay's tests and benchmark measure against."""
-    aws.client("s3", s).create_bucket(Bucket=s.bucket)
-    aws.client("firehose", s).create_delivery_stream(
-        DeliveryStreamName=s.delivery_stream,
-        DeliveryStreamType="DirectPut",
-        ExtendedS3DestinationConfiguration={
-            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-            "BucketARN": f"arn:aws:s3:::{s.bucket}",
-            "Prefix": prefix,
-        },
-    )

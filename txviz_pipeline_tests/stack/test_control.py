@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from txviz_pipeline.processes import free_port, port_in_use
+from txviz_pipeline.processes import port_in_use
 from txviz_pipeline.settings import LOCALHOST
 from txviz_pipeline.stack import control
 from txviz_pipeline.stack.control import StackError
+from txviz_pipeline_tests.support.moto import free_port
 
 
 def process_exists(pid: int) -> bool:
