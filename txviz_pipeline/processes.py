@@ -7,6 +7,7 @@ that is stopped as a unit, and only that group is signalled.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from txviz_pipeline.settings import LOCALHOST
+
+log = logging.getLogger(__name__)
 
 
 def _reset_sigint() -> None:
@@ -44,11 +47,20 @@ def start_group(
 
 
 def stop_group(pid: int, timeout: float = 15.0) -> bool:
-    """SIGTERM the process group led by ``pid``, SIGKILL it after ``timeout``. True if stopped."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
+    """SIGTERM the process group led by ``pid``, SIGKILL it after ``timeout``; wait until it is
+    gone. False if there was no such group."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return sig is signal.SIGKILL
+        if _wait_group_gone(pid, timeout):
+            return True
+        log.warning("process group %d ignored %s", pid, sig.name)
+    raise RuntimeError(f"process group {pid} survived SIGKILL")
+
+
+def _wait_group_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -56,11 +68,8 @@ def stop_group(pid: int, timeout: float = 15.0) -> bool:
         except ProcessLookupError:
             return True
         _reap(pid)
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-    _reap(pid)
-    return True
+        time.sleep(0.05)
+    return False
 
 
 def _reap(pid: int) -> None:
@@ -101,26 +110,29 @@ def port_in_use(port: int, host: str = LOCALHOST) -> bool:
     return False
 
 
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """True if a GET of ``url`` answers with a 2xx status."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except OSError:  # refused, timed out, or an HTTP error status
+        return False
+
+
 def wait_for_http(
     url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None, log_path=None
 ) -> None:
     """Wait until ``url`` answers; fail early, quoting the log, if ``proc`` dies first."""
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError as exc:
-            if proc is not None and proc.poll() is not None:
-                raise RuntimeError(
-                    f"{proc.args[0]} exited with {proc.returncode} before {url} answered"
-                    f"{_log_tail(log_path)}"
-                ) from exc
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"{url} did not answer in {timeout:.0f}s{_log_tail(log_path)}"
-                ) from exc
-            time.sleep(0.25)
+    while not http_ok(url):
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(
+                f"{proc.args[0]} exited with {proc.returncode} before {url} answered"
+                f"{_log_tail(log_path)}"
+            )
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer in {timeout:.0f}s{_log_tail(log_path)}")
+        time.sleep(0.1)
 
 
 def _log_tail(log_path, lines: int = 20) -> str:
