@@ -110,10 +110,10 @@ def port_in_use(port: int, host: str = LOCALHOST) -> bool:
     return False
 
 
-def http_ok(url: str, timeout: float = 2.0) -> bool:
-    """True if a GET of ``url`` answers with a 2xx status."""
+def http_ok(url: str) -> bool:
+    """True if a GET of ``url`` answers with a 2xx status within 2 s."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout):
+        with urllib.request.urlopen(url, timeout=2):
             return True
     except OSError:  # refused, timed out, or an HTTP error status
         return False
@@ -140,4 +140,3 @@ def _log_tail(log_path, lines: int = 20) -> str:
         return ""
     tail = Path(log_path).read_text(errors="replace").splitlines()[-lines:]
     return f"; last lines of {log_path}:\n" + "\n".join(tail)
-

@@ -211,7 +211,6 @@ def up(
     *,
     settings: Settings | None = None,
     server_env: Mapping[str, str] | None = None,
-    timeout: float = START_TIMEOUT_S,
 ) -> StackInfo:
     """Start (or find) the embedded stack for ``home`` on ``port`` and provision it.
 
@@ -264,7 +263,10 @@ def up(
         try:
             try:
                 wait_for_http(
-                    f"{_endpoint(port)}/moto-api/", timeout, proc=proc, log_path=log_path(home)
+                    f"{_endpoint(port)}/moto-api/",
+                    START_TIMEOUT_S,
+                    proc=proc,
+                    log_path=log_path(home),
                 )
             except (RuntimeError, TimeoutError) as exc:
                 raise StackError(f"the stack server did not start on port {port}: {exc}") from exc
@@ -277,7 +279,7 @@ def up(
         return _info(home, state, resources)
 
 
-def down(home: Path | str, timeout: float = STOP_TIMEOUT_S) -> bool:
+def down(home: Path | str) -> bool:
     """Stop the stack server started for ``home``; False if none was running."""
     home = Path(home).resolve()
     with _home_lock(home):
@@ -287,7 +289,7 @@ def down(home: Path | str, timeout: float = STOP_TIMEOUT_S) -> bool:
         if not _is_our_server(state["pid"], home):
             _remove_state(home)
             return False
-        stop_group(state["pid"], timeout)
+        stop_group(state["pid"], STOP_TIMEOUT_S)
         _remove_state(home)
         log.info("embedded stack on port %s stopped", state.get("port"))
         return True

@@ -208,9 +208,8 @@ def _glue(s: Settings, created: list[str]) -> None:
             raise
 
 
-def provision(s: Settings | None = None) -> dict[str, Any]:
+def provision(s: Settings) -> dict[str, Any]:
     """Create (or converge) bucket, IAM role, delivery stream, SNS topic and Glue table."""
-    s = s or Settings.from_env()
     created: list[str] = []
     _bucket(s, created)
     role_arn = _role(s, created)
@@ -228,4 +227,3 @@ def provision(s: Settings | None = None) -> dict[str, Any]:
         "glue_table": f"{settings.GLUE_DATABASE}.{settings.GLUE_TABLE}",
         "created": created,
     }
-

@@ -42,17 +42,15 @@ def dashboard_command(port: int) -> list[str]:
     ]
 
 
-def start_dashboard(
-    settings: Settings, port: int, log_path: Path | None = None
-) -> subprocess.Popen:
+def start_dashboard(settings: Settings, port: int) -> subprocess.Popen:
     """Start the dashboard in its own process group; output goes to <home>/logs/dashboard.log."""
-    log_path = log_path or settings.home / "logs" / "dashboard.log"
+    log_path = settings.home / "logs" / "dashboard.log"
     env = {**os.environ, "TXVIZ_HOME": str(settings.home)}
     proc = start_group(dashboard_command(port), env=env, log_path=log_path)
     log.info("dashboard starting on %s (pid %d, log %s)", dashboard_url(port), proc.pid, log_path)
     return proc
 
 
-def wait_until_ready(port: int, proc: subprocess.Popen | None = None, timeout: float = 60.0):
-    """Block until the health endpoint answers; raise if it does not or ``proc`` exits."""
-    wait_for_http(f"{dashboard_url(port)}/_stcore/health", timeout=timeout, proc=proc)
+def wait_until_ready(port: int, proc: subprocess.Popen) -> None:
+    """Block until the health endpoint answers; raise if it does not or ``proc`` exits first."""
+    wait_for_http(f"{dashboard_url(port)}/_stcore/health", proc=proc)
