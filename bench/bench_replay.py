@@ -33,9 +33,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from txviz_pipeline import aws  # noqa: E402
-from txviz_pipeline.processes import free_port, start_moto_server, stop_group  # noqa: E402
+from txviz_pipeline.processes import stop_group  # noqa: E402
 from txviz_pipeline.settings import Settings, embedded_env  # noqa: E402
-from txviz_pipeline.stack.provision import create_plain_stream  # noqa: E402
+from txviz_pipeline_tests.support.moto import (  # noqa: E402
+    create_plain_stream,
+    free_port,
+    start_moto_server,
+)
 
 CATEGORIES = ["gas_transport", "grocery_pos", "home", "shopping_pos", "kids_pets", "misc_net"]
 _OK: dict[str, Any] = {"RecordId": "null"}

@@ -3,30 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
 from txviz_pipeline.settings import (
-    DEFAULT_DAGSTER_PORT,
-    DEFAULT_DASHBOARD_PORT,
-    DEFAULT_MOTO_PORT,
-    LOCALHOST,
+    DAGSTER_PORT_ENV,
+    DASHBOARD_PORT_ENV,
+    DEFAULT_REGION,
+    MODE_ENV,
+    MOTO_PORT_ENV,
     Settings,
-    embedded_env,
+    embedded_credentials,
 )
 
 log = logging.getLogger("txviz")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"txviz: error: {exc}", file=sys.stderr)
+        return 2
+    args = build_parser(settings).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
     try:
-        return args.func(args) or 0
+        return args.func(settings, args) or 0
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # one clear line for the user, not a traceback
@@ -42,14 +48,15 @@ def _is_stack_error(exc: Exception) -> bool:
     return type(exc).__name__ == "StackError"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    """The command line; port defaults come from ``settings`` (the TXVIZ_*_PORT variables)."""
     parser = argparse.ArgumentParser(prog="txviz", description=__doc__)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     stack = sub.add_parser("stack", help="the embedded AWS stack (moto server on 127.0.0.1)")
     stack_sub = stack.add_subparsers(required=True, metavar="ACTION")
     up = stack_sub.add_parser("up", help="start moto server and provision txviz's resources")
-    up.add_argument("--port", type=int, default=_env_int("TXVIZ_MOTO_PORT", DEFAULT_MOTO_PORT))
+    up.add_argument("--port", type=int, default=settings.moto_port, help=f"${MOTO_PORT_ENV}")
     up.set_defaults(func=cmd_stack_up)
     stack_sub.add_parser("down", help="stop the embedded stack").set_defaults(func=cmd_stack_down)
     stack_sub.add_parser("status", help="is it running, and what landed").set_defaults(
@@ -76,16 +83,25 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=cmd_replay)
 
     dash = sub.add_parser("dashboard", help="serve the local dashboard on 127.0.0.1")
-    dash.add_argument("--port", type=int, default=DEFAULT_DASHBOARD_PORT)
+    dash.add_argument(
+        "--port", type=int, default=settings.dashboard_port, help=f"${DASHBOARD_PORT_ENV}"
+    )
     dash.set_defaults(func=cmd_dashboard)
 
     demo = sub.add_parser(
         "demo", help="embedded stack + Dagster UI + dashboard, and replay the sample"
     )
     demo.add_argument("--csv", default="data/sample.csv", help="CSV to replay")
-    demo.add_argument("--moto-port", type=int, default=DEFAULT_MOTO_PORT)
-    demo.add_argument("--dagster-port", type=int, default=DEFAULT_DAGSTER_PORT)
-    demo.add_argument("--dashboard-port", type=int, default=DEFAULT_DASHBOARD_PORT)
+    demo.add_argument("--moto-port", type=int, default=settings.moto_port, help=f"${MOTO_PORT_ENV}")
+    demo.add_argument(
+        "--dagster-port", type=int, default=settings.dagster_port, help=f"${DAGSTER_PORT_ENV}"
+    )
+    demo.add_argument(
+        "--dashboard-port",
+        type=int,
+        default=settings.dashboard_port,
+        help=f"${DASHBOARD_PORT_ENV}",
+    )
     demo.add_argument("--speed", type=float, help="time compression for the replay")
     demo.add_argument("--no-replay", action="store_true", help="don't start a replay")
     demo.add_argument(
@@ -97,31 +113,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
-
-
-def _embedded_settings() -> Settings:
+def _embedded_settings(settings: Settings) -> Settings:
     """Settings for commands that talk to AWS: the running embedded stack unless AWS is set."""
-    settings = Settings.from_env()
-    if settings.endpoint_url or os.environ.get("TXVIZ_MODE") == "aws":
+    if settings.endpoint_url or settings.mode == "aws":
         return settings
     from txviz_pipeline.stack import control
 
     state = control.status(settings.home, counts=False)
     if not state.running:
-        raise RuntimeError(
+        raise control.StackError(
             "the embedded stack is not running: start it with `txviz stack up` "
-            "(or set TXVIZ_MODE=aws to use real AWS)"
+            f"(or set {MODE_ENV}=aws to use real AWS)"
         )
-    os.environ.update(embedded_env(state.port, settings.home))
-    return Settings.from_env()
+    # The stack was provisioned in embedded_env's region, whatever AWS_REGION says.
+    return dataclasses.replace(settings, endpoint_url=state.endpoint_url, region=DEFAULT_REGION)
 
 
-def cmd_stack_up(args) -> int:
+def cmd_stack_up(settings: Settings, args) -> int:
     from txviz_pipeline.stack import control
 
-    info = control.up(port=args.port, home=Settings.from_env().home)
+    info = control.up(port=args.port, settings=settings)
     print(f"embedded AWS running at {info.endpoint_url}")
     print("to use it from a shell:")
     for key, value in info.env.items():
@@ -129,18 +140,18 @@ def cmd_stack_up(args) -> int:
     return 0
 
 
-def cmd_stack_down(args) -> int:
+def cmd_stack_down(settings: Settings, args) -> int:
     from txviz_pipeline.stack import control
 
-    stopped = control.down(Settings.from_env().home)
+    stopped = control.down(settings.home)
     print("embedded AWS stopped" if stopped else "embedded AWS was not running")
     return 0
 
 
-def cmd_stack_status(args) -> int:
+def cmd_stack_status(settings: Settings, args) -> int:
     from txviz_pipeline.stack import control
 
-    state = control.status(Settings.from_env().home)
+    state = control.status(settings.home)
     if not state.running:
         print(f"embedded AWS is not running (home {state.home})")
         return 1
@@ -152,7 +163,7 @@ def cmd_stack_status(args) -> int:
     return 0
 
 
-def cmd_generate(args) -> int:
+def cmd_generate(settings: Settings, args) -> int:
     from txviz_pipeline.ingest.sparkov import generate_csv
 
     summary = generate_csv(args.output, rows=args.rows, seed=args.seed)
@@ -163,7 +174,7 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def cmd_validate(args) -> int:
+def cmd_validate(settings: Settings, args) -> int:
     from txviz_pipeline.ingest.csvsource import format_report, validate_csv
 
     report = validate_csv(args.path)
@@ -171,13 +182,13 @@ def cmd_validate(args) -> int:
     return 0 if report.malformed_rows == 0 else 1
 
 
-def cmd_replay(args) -> int:
+def cmd_replay(settings: Settings, args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
     from txviz_pipeline.ingest.replay import ReplayOptions, replay
 
-    settings = _embedded_settings()
+    settings = _embedded_settings(settings)
     dataset = settings.ndjson_dir / args.path.stem
     conversion = convert_csv_to_ndjson(args.path, dataset)
     print(f"converted {conversion.rows_out:,} rows ({conversion.rejected:,} rejected) to {dataset}")
@@ -201,7 +212,8 @@ def cmd_replay(args) -> int:
             rate = f"{p.records_per_s:,.0f} rec/s {p.mib_per_s:.2f} MiB/s"
             bar.update(task, completed=p.rows_done, total=p.rows_total, rate=rate)
 
-        result = replay(dataset, settings, options, on_progress)
+        with embedded_credentials():
+            result = replay(dataset, settings, options, on_progress)
         bar.update(task, completed=result.rows)
     print(
         f"replay {result.replay_id}: {result.rows:,} rows in {result.duration_s:.1f}s "
@@ -211,25 +223,28 @@ def cmd_replay(args) -> int:
     return 0 if result.failed == 0 else 1
 
 
-def cmd_dashboard(args) -> int:
-    from txviz_pipeline.serving.dashboard.launch import start_dashboard, wait_until_ready
+def cmd_dashboard(settings: Settings, args) -> int:
+    from txviz_pipeline.processes import stop_group
+    from txviz_pipeline.serving.dashboard.launch import (
+        dashboard_url,
+        start_dashboard,
+        wait_until_ready,
+    )
 
-    settings = Settings.from_env()
     proc = start_dashboard(settings, args.port)
     try:
-        wait_until_ready(f"http://{LOCALHOST}:{args.port}")
-        print(f"dashboard: http://{LOCALHOST}:{args.port}")
+        wait_until_ready(args.port, proc=proc)
+        print(f"dashboard: {dashboard_url(args.port)}")
         return proc.wait()
     finally:
-        from txviz_pipeline.processes import stop_group
-
         stop_group(proc.pid)
 
 
-def cmd_demo(args) -> int:
+def cmd_demo(settings: Settings, args) -> int:
     from txviz_pipeline.demo import run_demo
 
     return run_demo(
+        settings,
         csv=args.csv,
         moto_port=args.moto_port,
         dagster_port=args.dagster_port,

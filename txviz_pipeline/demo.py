@@ -32,6 +32,7 @@ def spice_row_count(path: Path) -> int:
 
 
 def run_demo(
+    settings: Settings,
     *,
     csv: str,
     moto_port: int,
@@ -42,7 +43,11 @@ def run_demo(
     exit_when_ready: bool = False,
 ) -> int:
     from txviz_pipeline import orchestrator
-    from txviz_pipeline.serving.dashboard.launch import start_dashboard, wait_until_ready
+    from txviz_pipeline.serving.dashboard.launch import (
+        dashboard_url,
+        start_dashboard,
+        wait_until_ready,
+    )
     from txviz_pipeline.stack import control
 
     for name, port in (("Dagster", dagster_port), ("dashboard", dashboard_port)):
@@ -52,25 +57,24 @@ def run_demo(
                 f"with --{name.lower()}-port"
             )
     started = time.monotonic()
-    settings = Settings.from_env()
-    stack_was_running = control.status(settings.home, counts=False).running
-    stack = control.up(port=moto_port, home=settings.home)
-    env = {**os.environ, **stack.env, "TXVIZ_HOME": str(settings.home)}
-    os.environ.update(stack.env)
-    settings = Settings.from_env()
+    home = settings.home
+    stack_was_running = control.status(home, counts=False).running
+    stack = control.up(port=moto_port, settings=settings)
+    # Dagster's processes reach the embedded AWS through its endpoint and fake credentials.
+    env = {**os.environ, **stack.env}
+    settings = stack.settings
     procs = []
     try:
         dashboard = start_dashboard(settings, dashboard_port)
         procs.append(dashboard)
         dagster = orchestrator.start_dagster(settings, dagster_port, env)
         procs.append(dagster)
-        dashboard_url = f"http://{LOCALHOST}:{dashboard_port}"
         dagster_url = f"http://{LOCALHOST}:{dagster_port}"
-        wait_until_ready(dashboard_url)
+        wait_until_ready(dashboard_port, proc=dashboard)
         orchestrator.wait_for_dagster(dagster_port, dagster, settings)
         print(f"embedded AWS : {stack.endpoint_url}", flush=True)
         print(f"Dagster UI   : {dagster_url}", flush=True)
-        print(f"dashboard    : {dashboard_url}", flush=True)
+        print(f"dashboard    : {dashboard_url(dashboard_port)}", flush=True)
         if replay:
             replay_config = {"speed": speed} if speed else {}
             run_id = orchestrator.launch_replay(dagster_port, csv, replay_config)
@@ -96,4 +100,4 @@ def run_demo(
         for proc in reversed(procs):
             stop_group(proc.pid)
         if not stack_was_running:
-            control.down(settings.home)
+            control.down(home)

@@ -7,17 +7,19 @@ that is stopped as a unit, and only that group is signalled.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 from txviz_pipeline.settings import LOCALHOST
+
+log = logging.getLogger(__name__)
 
 
 def _reset_sigint() -> None:
@@ -45,11 +47,20 @@ def start_group(
 
 
 def stop_group(pid: int, timeout: float = 15.0) -> bool:
-    """SIGTERM the process group led by ``pid``, SIGKILL it after ``timeout``. True if stopped."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
+    """SIGTERM the process group led by ``pid``, SIGKILL it after ``timeout``; wait until it is
+    gone. False if there was no such group."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return sig is signal.SIGKILL
+        if _wait_group_gone(pid, timeout):
+            return True
+        log.warning("process group %d ignored %s", pid, sig.name)
+    raise RuntimeError(f"process group {pid} survived SIGKILL")
+
+
+def _wait_group_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -57,11 +68,8 @@ def stop_group(pid: int, timeout: float = 15.0) -> bool:
         except ProcessLookupError:
             return True
         _reap(pid)
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-    _reap(pid)
-    return True
+        time.sleep(0.05)
+    return False
 
 
 def _reap(pid: int) -> None:
@@ -102,10 +110,13 @@ def port_in_use(port: int, host: str = LOCALHOST) -> bool:
     return False
 
 
-def free_port(host: str = LOCALHOST) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def http_ok(url: str) -> bool:
+    """True if a GET of ``url`` answers with a 2xx status within 2 s."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:  # refused, timed out, or an HTTP error status
+        return False
 
 
 def wait_for_http(
@@ -113,21 +124,15 @@ def wait_for_http(
 ) -> None:
     """Wait until ``url`` answers; fail early, quoting the log, if ``proc`` dies first."""
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError as exc:
-            if proc is not None and proc.poll() is not None:
-                raise RuntimeError(
-                    f"{proc.args[0]} exited with {proc.returncode} before {url} answered"
-                    f"{_log_tail(log_path)}"
-                ) from exc
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"{url} did not answer in {timeout:.0f}s{_log_tail(log_path)}"
-                ) from exc
-            time.sleep(0.25)
+    while not http_ok(url):
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(
+                f"{proc.args[0]} exited with {proc.returncode} before {url} answered"
+                f"{_log_tail(log_path)}"
+            )
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer in {timeout:.0f}s{_log_tail(log_path)}")
+        time.sleep(0.1)
 
 
 def _log_tail(log_path, lines: int = 20) -> str:
@@ -135,18 +140,3 @@ def _log_tail(log_path, lines: int = 20) -> str:
         return ""
     tail = Path(log_path).read_text(errors="replace").splitlines()[-lines:]
     return f"; last lines of {log_path}:\n" + "\n".join(tail)
-
-
-def start_moto_server(port: int, log_path: Path) -> subprocess.Popen:
-    """A bare moto server (no txviz hook or provisioning) on 127.0.0.1:``port``, ready to use.
-
-    Tests and benchmarks use it as the plain AWS baseline; the embedded stack is stack/control.py.
-    """
-    argv = [sys.executable, "-m", "moto.server", "-H", LOCALHOST, "-p", str(port)]
-    proc = start_group(argv, env=dict(os.environ), log_path=log_path)
-    try:
-        wait_for_http(f"http://{LOCALHOST}:{port}/moto-api/", proc=proc, log_path=log_path)
-    except BaseException:
-        stop_group(proc.pid)
-        raise
-    return proc

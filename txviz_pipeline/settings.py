@@ -8,7 +8,9 @@ infra/ honest). Nothing here touches the network, and the environment is read on
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +42,15 @@ DEFAULT_DASHBOARD_PORT = 8501
 DEFAULT_DAGSTER_PORT = 3000
 LOCALHOST = "127.0.0.1"
 
+# "embedded" (the default): the CLI looks for the running embedded stack; "aws": real AWS.
+MODES = ("embedded", "aws")
+MODE_ENV = "TXVIZ_MODE"
+MOTO_PORT_ENV = "TXVIZ_MOTO_PORT"
+DAGSTER_PORT_ENV = "TXVIZ_DAGSTER_PORT"
+DASHBOARD_PORT_ENV = "TXVIZ_DASHBOARD_PORT"
+# The processor's HMAC key for card tokens (lambda/processor.py reads the same variable).
+CARD_TOKEN_ENV = "TXVIZ_CARD_TOKEN_KEY"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -52,16 +63,33 @@ class Settings:
     delivery_stream: str = DELIVERY_STREAM
     # Local, git-ignored working folder: NDJSON, checkpoints, the local SPICE, DAGSTER_HOME.
     home: Path = field(default_factory=lambda: REPO_ROOT / ".txviz")
+    mode: str = "embedded"
+    # Default ports of the local servers (the embedded AWS, the Dagster UI, the dashboard).
+    moto_port: int = DEFAULT_MOTO_PORT
+    dagster_port: int = DEFAULT_DAGSTER_PORT
+    dashboard_port: int = DEFAULT_DASHBOARD_PORT
+    # None: the embedded stack generates one into <home>/stack/card-token.key.
+    card_token_key: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``environ`` (default: the process environment); ValueError names a bad
+        variable."""
         env = os.environ if environ is None else environ
+        mode = env.get(MODE_ENV) or "embedded"
+        if mode not in MODES:
+            raise ValueError(f"{MODE_ENV}={mode!r} is not one of {', '.join(MODES)}")
         return cls(
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             bucket=env.get("TXVIZ_BUCKET", BUCKET),
             delivery_stream=env.get("TXVIZ_DELIVERY_STREAM", DELIVERY_STREAM),
             home=Path(env.get("TXVIZ_HOME", REPO_ROOT / ".txviz")),
+            mode=mode,
+            moto_port=_port(env, MOTO_PORT_ENV, DEFAULT_MOTO_PORT),
+            dagster_port=_port(env, DAGSTER_PORT_ENV, DEFAULT_DAGSTER_PORT),
+            dashboard_port=_port(env, DASHBOARD_PORT_ENV, DEFAULT_DASHBOARD_PORT),
+            card_token_key=env.get(CARD_TOKEN_ENV) or None,
         )
 
     @property
@@ -86,6 +114,19 @@ class Settings:
         return self.home / "dead-letter"
 
 
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        port = int(raw)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise ValueError(f"{name}={raw!r} is not a port number")
+    return port
+
+
 def embedded_env(port: int = DEFAULT_MOTO_PORT, home: Path | None = None) -> dict[str, str]:
     """Environment variables that point boto3 (and txviz) at the embedded stack on ``port``."""
     env = {
@@ -98,3 +139,17 @@ def embedded_env(port: int = DEFAULT_MOTO_PORT, home: Path | None = None) -> dic
     if home is not None:
         env["TXVIZ_HOME"] = str(home)
     return env
+
+
+@contextlib.contextmanager
+def embedded_credentials() -> Iterator[None]:
+    """Lend boto3 fake credentials while none are set: moto accepts any, but botocore must sign."""
+    fake = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    added = [k for k in fake if k not in os.environ]
+    for k in added:
+        os.environ[k] = fake[k]
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from txviz_pipeline.processes import free_port, start_moto_server, stop_group
+from txviz_pipeline.processes import stop_group
 from txviz_pipeline.settings import LOCALHOST, Settings, embedded_env
 from txviz_pipeline.stack.control import StackInfo
+from txviz_pipeline_tests.support.moto import free_port, start_moto_server
 
 
 @pytest.fixture(scope="session")

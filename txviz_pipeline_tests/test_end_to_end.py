@@ -15,9 +15,11 @@ import pytest
 
 from txviz_pipeline import aws, orchestrator
 from txviz_pipeline.demo import spice_row_count
-from txviz_pipeline.processes import free_port, stop_group
+from txviz_pipeline.processes import stop_group
+from txviz_pipeline.s3objects import iter_keys
 from txviz_pipeline.settings import REPO_ROOT, Settings
 from txviz_pipeline.stack import control
+from txviz_pipeline_tests.support.moto import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -210,16 +212,13 @@ def test_bad_rows_are_routed_with_reasons_and_the_replay_reconciles(pipeline, tm
     # The processor's failures sit under the error prefix in AWS's format, with their reasons.
     s3 = aws.client("s3", settings)
     failed = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=settings.bucket, Prefix="errors/processing-failed/"
-    ):
-        for obj in page.get("Contents", []):
-            body = s3.get_object(Bucket=settings.bucket, Key=obj["Key"])["Body"].read()
-            for line in body.splitlines():
-                error = json.loads(line)
-                raw = json.loads(base64.b64decode(error["rawData"]))
-                if raw.get("replay_id") == replay_id:
-                    failed[raw["row_id"]] = error
+    for key in iter_keys(s3, settings.bucket, "errors/processing-failed/"):
+        body = s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read()
+        for line in body.splitlines():
+            error = json.loads(line)
+            raw = json.loads(base64.b64decode(error["rawData"]))
+            if raw.get("replay_id") == replay_id:
+                failed[raw["row_id"]] = error
     assert sorted(failed) == sorted(PROCESSOR_FAILURES)
     for row, (_name, _value, reason) in PROCESSOR_FAILURES.items():
         assert reason in failed[row]["errorMessage"], failed[row]

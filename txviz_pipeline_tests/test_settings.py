@@ -1,6 +1,13 @@
+"""Settings.from_env: the one reader of the environment, and the command line built on it."""
+
+import os
 from pathlib import Path
 
-from txviz_pipeline.settings import Settings, embedded_env
+import pytest
+
+from txviz_pipeline import settings
+from txviz_pipeline.cli import build_parser, main
+from txviz_pipeline.settings import Settings, embedded_credentials, embedded_env
 
 
 def test_from_env_reads_endpoint_and_home(tmp_path: Path):
@@ -17,3 +24,75 @@ def test_real_aws_has_no_endpoint():
     assert settings.endpoint_url is None
     assert not settings.embedded
     assert settings.region == "eu-west-1"
+
+
+def test_mode_ports_and_card_key_come_from_the_environment(tmp_path: Path):
+    env = {
+        "TXVIZ_MODE": "aws",
+        "TXVIZ_MOTO_PORT": "6001",
+        "TXVIZ_DAGSTER_PORT": "6002",
+        "TXVIZ_DASHBOARD_PORT": "6003",
+        "TXVIZ_CARD_TOKEN_KEY": "k" * 32,
+    }
+    s = Settings.from_env(env)
+    assert (s.mode, s.moto_port, s.dagster_port, s.dashboard_port) == ("aws", 6001, 6002, 6003)
+    assert s.card_token_key == "k" * 32
+    assert "k" * 32 not in repr(s)
+
+
+def test_unset_or_empty_variables_give_the_defaults():
+    for env in ({}, dict.fromkeys(["TXVIZ_MODE", "TXVIZ_MOTO_PORT", "TXVIZ_CARD_TOKEN_KEY"], "")):
+        s = Settings.from_env(env)
+        assert s.mode == "embedded"
+        assert (s.moto_port, s.dagster_port, s.dashboard_port) == (
+            settings.DEFAULT_MOTO_PORT,
+            settings.DEFAULT_DAGSTER_PORT,
+            settings.DEFAULT_DASHBOARD_PORT,
+        )
+        assert s.card_token_key is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TXVIZ_MOTO_PORT", "sixty"),
+        ("TXVIZ_DAGSTER_PORT", "0"),
+        ("TXVIZ_DASHBOARD_PORT", "70000"),
+        ("TXVIZ_MODE", "cloud"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_variable(name: str, value: str):
+    with pytest.raises(ValueError, match=rf"{name}='{value}'"):
+        Settings.from_env({name: value})
+
+
+def test_the_environment_is_read_when_asked_not_at_import(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TXVIZ_MOTO_PORT", "6111")
+    assert Settings().moto_port == settings.DEFAULT_MOTO_PORT
+    assert Settings.from_env().moto_port == 6111
+
+
+def test_embedded_credentials_are_lent_only_while_none_are_set(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "mine")
+    with embedded_credentials():
+        assert os.environ["AWS_ACCESS_KEY_ID"] == "testing"
+        assert os.environ["AWS_SECRET_ACCESS_KEY"] == "mine"
+    assert "AWS_ACCESS_KEY_ID" not in os.environ
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] == "mine"
+
+
+def test_the_command_line_takes_its_port_defaults_from_the_settings():
+    parser = build_parser(Settings(moto_port=6201, dagster_port=6202, dashboard_port=6203))
+    assert parser.parse_args(["stack", "up"]).port == 6201
+    assert parser.parse_args(["dashboard"]).port == 6203
+    demo = parser.parse_args(["demo"])
+    assert (demo.moto_port, demo.dagster_port, demo.dashboard_port) == (6201, 6202, 6203)
+
+
+def test_the_command_line_reports_a_bad_variable_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("TXVIZ_MOTO_PORT", "sixty")
+    assert main(["stack", "status"]) == 2
+    assert capsys.readouterr().err == "txviz: error: TXVIZ_MOTO_PORT='sixty' is not a port number\n"

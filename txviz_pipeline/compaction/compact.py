@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from txviz_pipeline import aws
+from txviz_pipeline.s3objects import iter_keys
 from txviz_pipeline.schema import LANDING_FIELDS, landing_record_problem
 from txviz_pipeline.settings import CURATED_PREFIX, LANDING_PREFIX, PARTITION_FMT, Settings
 
@@ -141,11 +142,7 @@ def curated_key(partition_key: str) -> str:
 
 def landing_object_keys(s3, bucket: str, partition_key: str) -> list[str]:
     """Every landing object of one arrival hour, in key order, without directory markers."""
-    prefix = f"{LANDING_PREFIX}{partition_key}/"
-    keys: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(obj["Key"] for obj in page.get("Contents", []) if not obj["Key"].endswith("/"))
-    return keys
+    return list(iter_keys(s3, bucket, f"{LANDING_PREFIX}{partition_key}/"))
 
 
 def compact_partition(settings: Settings, partition_key: str) -> CompactionResult:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import orjson
 
+from txviz_pipeline import s3objects
 from txviz_pipeline.schema import landing_record_problem
 from txviz_pipeline.settings import LANDING_PREFIX, PROCESSING_FAILED_PREFIX
 
@@ -52,13 +53,9 @@ class PartitionReport:
 
 def iter_objects(s3, bucket: str, prefix: str):
     """(key, last_modified, body bytes) of every object under ``prefix``, markers skipped."""
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            if obj["Key"].endswith("/"):
-                continue
-            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-            yield obj["Key"], obj["LastModified"], body
+    for obj in s3objects.iter_objects(s3, bucket, prefix):
+        body = s3.get_object(Bucket=bucket, Key=obj.key)["Body"].read()
+        yield obj.key, obj.last_modified, body
 
 
 def read_partition(s3, bucket: str, partition: str) -> PartitionReport:

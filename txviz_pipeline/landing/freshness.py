@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from txviz_pipeline.landing.scanner import recent_partitions
+from txviz_pipeline.s3objects import iter_objects
 from txviz_pipeline.settings import LANDING_PREFIX
 
 DEFAULT_MAX_SILENCE = timedelta(minutes=5)
@@ -39,14 +40,10 @@ class Freshness:
 def newest_landing_object(s3, bucket: str, now: datetime, lookback_hours: int = 2):
     """LastModified of the newest object under the recent landing hours, or None."""
     newest = None
-    paginator = s3.get_paginator("list_objects_v2")
     for partition in recent_partitions(now, lookback_hours):
-        for page in paginator.paginate(Bucket=bucket, Prefix=f"{LANDING_PREFIX}{partition}/"):
-            for obj in page.get("Contents", []):
-                if not obj["Key"].endswith("/") and (
-                    newest is None or obj["LastModified"] > newest
-                ):
-                    newest = obj["LastModified"]
+        for obj in iter_objects(s3, bucket, f"{LANDING_PREFIX}{partition}/"):
+            if newest is None or obj.last_modified > newest:
+                newest = obj.last_modified
     return newest
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote_plus
 
+from txviz_pipeline.s3objects import iter_keys
 from txviz_pipeline.settings import LANDING_PREFIX, PARTITION_FMT, PROCESSING_FAILED_PREFIX
 
 CURSOR_VERSION = 1
@@ -149,9 +150,6 @@ def s3_key_lister(s3_client, bucket: str) -> ListKeys:
     """A ``list_keys`` over ListObjectsV2 with boto3's paginator."""
 
     def list_keys(prefix: str) -> Iterable[str]:
-        paginator = s3_client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                yield obj["Key"]
+        return iter_keys(s3_client, bucket, prefix)
 
     return list_keys

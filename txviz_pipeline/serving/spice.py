@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from txviz_pipeline import aws
 from txviz_pipeline.compaction.compact import ARRIVAL_HOUR_COLUMN, landing_arrow_schema
+from txviz_pipeline.s3objects import iter_keys
 from txviz_pipeline.serving.queries import (
     DATASET_SQL,
     DATASET_TABLE,
@@ -68,16 +69,11 @@ def curated_schema() -> pa.Schema:
 def curated_parquet_keys(s3, bucket: str) -> list[str]:
     """Every curated Parquet object, in key (arrival hour) order."""
     keys: list[str] = []
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=CURATED_PREFIX):
-        for obj in page.get("Contents", []):
-            key = obj["Key"]
-            if key.endswith("/"):
-                continue
-            if not key.endswith(".parquet") or not _ARRIVAL_HOUR.search(key):
-                log.warning("ignoring %s: not an arrival_hour=.../*.parquet file", key)
-                continue
-            keys.append(key)
+    for key in iter_keys(s3, bucket, CURATED_PREFIX):
+        if not key.endswith(".parquet") or not _ARRIVAL_HOUR.search(key):
+            log.warning("ignoring %s: not an arrival_hour=.../*.parquet file", key)
+            continue
+        keys.append(key)
     return keys
 
 

@@ -8,16 +8,13 @@ process group. moto keeps state in memory only, so every ``up`` provisions again
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
 import os
 import secrets
-import signal
-import subprocess
 import sys
-import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,9 +22,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from txviz_pipeline import aws, settings
-from txviz_pipeline.processes import pid_alive, port_in_use
-from txviz_pipeline.settings import LOCALHOST, Settings, embedded_env
+from txviz_pipeline import aws
+from txviz_pipeline.processes import (
+    http_ok,
+    pid_alive,
+    port_in_use,
+    start_group,
+    stop_group,
+    wait_for_http,
+)
+from txviz_pipeline.s3objects import iter_keys
+from txviz_pipeline.settings import (
+    CARD_TOKEN_ENV,
+    ERROR_PREFIX_TEMPLATE,
+    LANDING_PREFIX,
+    LOCALHOST,
+    MOTO_PORT_ENV,
+    REPO_ROOT,
+    Settings,
+    embedded_credentials,
+    embedded_env,
+)
 from txviz_pipeline.stack.provision import provision
 
 log = logging.getLogger(__name__)
@@ -35,15 +50,10 @@ log = logging.getLogger(__name__)
 SERVER_MODULE = "txviz_pipeline.stack.server"
 # Served by the stack server beside moto's API: per-stream processor counters as JSON.
 STATS_PATH = "/txviz/processor-stats"
-PORT_ENV = "TXVIZ_MOTO_PORT"
-CARD_TOKEN_ENV = "TXVIZ_CARD_TOKEN_KEY"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 # Everything Firehose writes on failure sits under the error template's fixed head ("errors/").
-ERRORS_ROOT = settings.ERROR_PREFIX_TEMPLATE.split("!{", 1)[0]
-
-# Servers started by this Python process, kept so they are reaped (no zombies) when stopped.
-_children: dict[int, subprocess.Popen[bytes]] = {}
+ERRORS_ROOT = ERROR_PREFIX_TEMPLATE.split("!{", 1)[0]
 
 
 class StackError(RuntimeError):
@@ -57,14 +67,13 @@ class StackInfo:
     port: int
     home: Path
     pid: int
-    pgid: int
     started_at: str
     log_path: Path
     resources: dict[str, Any] = field(default_factory=dict)
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://{LOCALHOST}:{self.port}"
+        return _endpoint(self.port)
 
     @property
     def env(self) -> dict[str, str]:
@@ -92,21 +101,6 @@ class StackStatus:
 # --- paths and state -----------------------------------------------------------------------------
 
 
-def default_home() -> Path:
-    return Settings.from_env().home
-
-
-def default_port() -> int:
-    """$TXVIZ_MOTO_PORT, else settings.DEFAULT_MOTO_PORT."""
-    raw = os.environ.get(PORT_ENV)
-    if not raw:
-        return settings.DEFAULT_MOTO_PORT
-    try:
-        return int(raw)
-    except ValueError:
-        raise StackError(f"{PORT_ENV}={raw!r} is not a port number") from None
-
-
 def stack_dir(home: Path) -> Path:
     return home / "stack"
 
@@ -119,8 +113,12 @@ def log_path(home: Path) -> Path:
     return stack_dir(home) / "server.log"
 
 
-def _resolve_home(home: Path | str | None) -> Path:
-    return Path(home if home is not None else default_home()).resolve()
+def _endpoint(port: int) -> str:
+    return f"http://{LOCALHOST}:{port}"
+
+
+def _answers(endpoint: str) -> bool:
+    return http_ok(f"{endpoint}/moto-api/")
 
 
 def _read_state(home: Path) -> dict[str, Any] | None:
@@ -157,11 +155,11 @@ def _home_lock(home: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def card_token_key(home: Path) -> str:
-    """The key the processor hashes card numbers with: $TXVIZ_CARD_TOKEN_KEY, else a 0600 file."""
-    from_env = os.environ.get(CARD_TOKEN_ENV)
-    if from_env:
-        return from_env
+def card_token_key(settings: Settings) -> str:
+    """The key the processor hashes card numbers with: the settings' key, else a 0600 file."""
+    if settings.card_token_key:
+        return settings.card_token_key
+    home = settings.home
     path = stack_dir(home) / "card-token.key"
     stack_dir(home).mkdir(parents=True, exist_ok=True)
     try:
@@ -176,18 +174,9 @@ def card_token_key(home: Path) -> str:
 # --- processes -----------------------------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
-    """True if ``pid`` runs (a zombie counts as gone); reaps it if it is our child."""
-    child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        _children.pop(pid, None)
-        return False
-    return pid_alive(pid)
-
-
 def _is_our_server(pid: int, home: Path) -> bool:
     """True if ``pid`` is a txviz stack server started for ``home`` (guards against pid reuse)."""
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return False
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -197,58 +186,11 @@ def _is_our_server(pid: int, home: Path) -> bool:
     return SERVER_MODULE in args and "--home" in args and str(home) in args
 
 
-def _answers(endpoint: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2) as resp:
-            return resp.status == 200
-    except (OSError, urllib.error.URLError):
-        return False
-
-
-def _log_tail(home: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(log_path(home).read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _stop_group(pid: int, pgid: int, timeout: float) -> None:
-    """SIGTERM the process group, SIGKILL it if ``pid`` has not exited within ``timeout``."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _pid_alive(pid):
-                return
-            time.sleep(0.05)
-        log.warning("stack server %d ignored %s", pid, sig.name)
-    if _pid_alive(pid):
-        raise StackError(f"stack server pid {pid} survived SIGKILL")
-
-
-@contextlib.contextmanager
-def _embedded_credentials() -> Iterator[None]:
-    """moto accepts any credentials but botocore needs some to sign; lend fake ones if none set."""
-    fake = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    added = [k for k in fake if k not in os.environ]
-    for k in added:
-        os.environ[k] = fake[k]
-    try:
-        yield
-    finally:
-        for k in added:
-            os.environ.pop(k, None)
-
-
 def _info(home: Path, state: dict[str, Any], resources: dict[str, Any]) -> StackInfo:
     return StackInfo(
         port=state["port"],
         home=home,
         pid=state["pid"],
-        pgid=state["pgid"],
         started_at=state["started_at"],
         log_path=log_path(home),
         resources=resources,
@@ -256,25 +198,8 @@ def _info(home: Path, state: dict[str, Any], resources: dict[str, Any]) -> Stack
 
 
 def _provision(home: Path, port: int) -> dict[str, Any]:
-    with _embedded_credentials():
+    with embedded_credentials():
         return provision(Settings.from_env(embedded_env(port, home)))
-
-
-def _wait_until_answering(proc: subprocess.Popen[bytes], home: Path, port: int, timeout: float):
-    endpoint = f"http://{LOCALHOST}:{port}"
-    deadline = time.monotonic() + timeout
-    while not _answers(endpoint):
-        if proc.poll() is not None:
-            raise StackError(
-                f"the stack server exited with code {proc.returncode} while starting on port "
-                f"{port}; last lines of {log_path(home)}:\n{_log_tail(home)}"
-            )
-        if time.monotonic() > deadline:
-            raise StackError(
-                f"the stack server did not answer on {endpoint} within {timeout:.0f}s; "
-                f"last lines of {log_path(home)}:\n{_log_tail(home)}"
-            )
-        time.sleep(0.1)
 
 
 # --- public API ----------------------------------------------------------------------------------
@@ -284,16 +209,21 @@ def up(
     port: int | None = None,
     home: Path | str | None = None,
     *,
+    settings: Settings | None = None,
     server_env: Mapping[str, str] | None = None,
-    timeout: float = START_TIMEOUT_S,
 ) -> StackInfo:
-    """Start (or find) the embedded stack for ``home`` on ``port`` and provision it."""
-    home = _resolve_home(home)
+    """Start (or find) the embedded stack for ``home`` on ``port`` and provision it.
+
+    ``port`` and ``home`` default to the settings' (``Settings.from_env()`` if none are given).
+    """
+    settings = settings or Settings.from_env()
+    settings = dataclasses.replace(settings, home=Path(home or settings.home).resolve())
+    home = settings.home
     with _home_lock(home):
         state = _read_state(home)
         if state is not None:
             if _is_our_server(state["pid"], home):
-                endpoint = f"http://{LOCALHOST}:{state['port']}"
+                endpoint = _endpoint(state["port"])
                 if not _answers(endpoint):
                     raise StackError(
                         f"the stack server (pid {state['pid']}) for {home} runs but does not "
@@ -307,54 +237,51 @@ def up(
             log.info("removing stale %s (pid %s is gone)", state_path(home), state["pid"])
             _remove_state(home)
 
-        port = default_port() if port is None else port
+        port = settings.moto_port if port is None else port
         if port_in_use(port):
             raise StackError(
                 f"port {port} on {LOCALHOST} is already in use by another process; start the "
-                f"stack on a free port with --port <N> or {PORT_ENV}=<N>"
+                f"stack on a free port with --port <N> or {MOTO_PORT_ENV}=<N>"
             )
         env = dict(os.environ)
-        env[CARD_TOKEN_ENV] = card_token_key(home)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(settings.REPO_ROOT), env.get("PYTHONPATH")) if p
-        )
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+        env[CARD_TOKEN_ENV] = card_token_key(settings)
         env["PYTHONUNBUFFERED"] = "1"
+        # moto builds some URLs (presigned S3, queue URLs) from MOTO_PORT.
+        env["MOTO_PORT"] = str(port)
         env.update(server_env or {})
         cmd = [sys.executable, "-m", SERVER_MODULE, "--port", str(port), "--home", str(home)]
-        with open(log_path(home), "wb") as log_file:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=settings.REPO_ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        _children[proc.pid] = proc
+        proc = start_group(cmd, env=env, log_path=log_path(home), cwd=REPO_ROOT)
         state = {
             "pid": proc.pid,
-            "pgid": os.getpgid(proc.pid),
             "port": port,
-            "endpoint": f"http://{LOCALHOST}:{port}",
+            "endpoint": _endpoint(port),
             "home": str(home),
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         _write_state(home, state)
         try:
-            _wait_until_answering(proc, home, port, timeout)
+            try:
+                wait_for_http(
+                    f"{_endpoint(port)}/moto-api/",
+                    START_TIMEOUT_S,
+                    proc=proc,
+                    log_path=log_path(home),
+                )
+            except (RuntimeError, TimeoutError) as exc:
+                raise StackError(f"the stack server did not start on port {port}: {exc}") from exc
             resources = _provision(home, port)
         except BaseException:
-            _stop_group(proc.pid, state["pgid"], STOP_TIMEOUT_S)
+            stop_group(proc.pid, STOP_TIMEOUT_S)
             _remove_state(home)
             raise
         log.info("embedded stack up on %s (pid %d)", state["endpoint"], proc.pid)
         return _info(home, state, resources)
 
 
-def down(home: Path | str | None = None, timeout: float = STOP_TIMEOUT_S) -> bool:
+def down(home: Path | str) -> bool:
     """Stop the stack server started for ``home``; False if none was running."""
-    home = _resolve_home(home)
+    home = Path(home).resolve()
     with _home_lock(home):
         state = _read_state(home)
         if state is None:
@@ -362,32 +289,31 @@ def down(home: Path | str | None = None, timeout: float = STOP_TIMEOUT_S) -> boo
         if not _is_our_server(state["pid"], home):
             _remove_state(home)
             return False
-        _stop_group(state["pid"], state.get("pgid", state["pid"]), timeout)
+        stop_group(state["pid"], STOP_TIMEOUT_S)
         _remove_state(home)
         log.info("embedded stack on port %s stopped", state.get("port"))
         return True
 
 
 def _count(s3: Any, bucket: str, prefix: str) -> int:
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return sum(1 for p in pages for o in p.get("Contents", []) if not o["Key"].endswith("/"))
+    return sum(1 for _ in iter_keys(s3, bucket, prefix))
 
 
-def status(home: Path | str | None = None, *, counts: bool = True) -> StackStatus:
+def status(home: Path | str, *, counts: bool = True) -> StackStatus:
     """Whether the stack for ``home`` runs, where, and (``counts``) what it has landed."""
-    home = _resolve_home(home)
+    home = Path(home).resolve()
     state = _read_state(home)
     if state is None or not _is_our_server(state["pid"], home):
         return StackStatus(running=False, home=home)
-    endpoint = f"http://{LOCALHOST}:{state['port']}"
+    endpoint = _endpoint(state["port"])
     landing = errors = stats = None
     # Counting lists the whole landing zone; callers that only need the endpoint skip it.
     if counts and _answers(endpoint):
         s = Settings.from_env(embedded_env(state["port"], home))
         try:
-            with _embedded_credentials():
+            with embedded_credentials():
                 s3 = aws.client("s3", s, max_attempts=2)
-                landing = _count(s3, s.bucket, settings.LANDING_PREFIX)
+                landing = _count(s3, s.bucket, LANDING_PREFIX)
                 errors = _count(s3, s.bucket, ERRORS_ROOT)
             with urllib.request.urlopen(f"{endpoint}{STATS_PATH}", timeout=5) as resp:
                 stats = json.loads(resp.read())

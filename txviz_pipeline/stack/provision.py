@@ -208,9 +208,8 @@ def _glue(s: Settings, created: list[str]) -> None:
             raise
 
 
-def provision(s: Settings | None = None) -> dict[str, Any]:
+def provision(s: Settings) -> dict[str, Any]:
     """Create (or converge) bucket, IAM role, delivery stream, SNS topic and Glue table."""
-    s = s or Settings.from_env()
     created: list[str] = []
     _bucket(s, created)
     role_arn = _role(s, created)
@@ -228,18 +227,3 @@ def provision(s: Settings | None = None) -> dict[str, Any]:
         "glue_table": f"{settings.GLUE_DATABASE}.{settings.GLUE_TABLE}",
         "created": created,
     }
-
-
-def create_plain_stream(s: Settings, prefix: str = settings.LANDING_PREFIX) -> None:
-    """The bucket and a delivery stream with no processor: moto writes the raw records of each
-    Put call as one object. The baseline the replay's tests and benchmark measure against."""
-    aws.client("s3", s).create_bucket(Bucket=s.bucket)
-    aws.client("firehose", s).create_delivery_stream(
-        DeliveryStreamName=s.delivery_stream,
-        DeliveryStreamType="DirectPut",
-        ExtendedS3DestinationConfiguration={
-            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-            "BucketARN": f"arn:aws:s3:::{s.bucket}",
-            "Prefix": prefix,
-        },
-    )

@@ -1,6 +1,7 @@
 """The embedded AWS endpoint: moto server on 127.0.0.1 with the Firehose processor hook installed.
 
-Run as ``python -m txviz_pipeline.stack.server --port P --home H`` (``control.up`` does this).
+Run as ``python -m txviz_pipeline.stack.server --port P --home H`` (``control.up`` does this, and
+sets its environment: MOTO_PORT, the card-token key).
 Besides moto's API it serves ``GET /txviz/processor-stats``: per-stream processor counters as JSON.
 Stops cleanly on SIGTERM or SIGINT.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 from collections.abc import Callable, Iterable
@@ -51,8 +51,6 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 def serve(port: int, home: Path | None = None) -> None:
     """Serve moto with the processor hook on 127.0.0.1:``port`` until SIGTERM/SIGINT."""
-    # moto builds some URLs (presigned S3, queue URLs) from MOTO_PORT.
-    os.environ.setdefault("MOTO_PORT", str(port))
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,

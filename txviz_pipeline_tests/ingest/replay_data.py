@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from txviz_pipeline.s3objects import iter_keys
 from txviz_pipeline.schema import NDJSON_FIELDS, SOURCE_TIMESTAMP_FORMAT
 from txviz_pipeline.settings import LANDING_PREFIX
 from txviz_pipeline_tests.processor.builders import BASE_RECORD
@@ -79,7 +80,7 @@ def write_dataset(
 
 def create_stream(settings, prefix: str = LANDING) -> None:
     """The bucket and a plain delivery stream (ExtendedS3, no processor)."""
-    from txviz_pipeline.stack.provision import create_plain_stream
+    from txviz_pipeline_tests.support.moto import create_plain_stream
 
     create_plain_stream(settings, prefix)
 
@@ -90,10 +91,9 @@ def landed_row_ids(settings, prefix: str = LANDING) -> Counter[int]:
 
     s3 = aws.client("s3", settings)
     seen: Counter[int] = Counter()
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            body = s3.get_object(Bucket=settings.bucket, Key=obj["Key"])["Body"].read()
-            assert body.endswith(b"\n"), f"{obj['Key']} does not end in a newline"
-            for line in body.splitlines():
-                seen[json.loads(line)["row_id"]] += 1
+    for key in iter_keys(s3, settings.bucket, prefix):
+        body = s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read()
+        assert body.endswith(b"\n"), f"{key} does not end in a newline"
+        for line in body.splitlines():
+            seen[json.loads(line)["row_id"]] += 1
     return seen

@@ -6,16 +6,16 @@ import json
 import urllib.request
 from typing import Any
 
+from txviz_pipeline.s3objects import iter_keys
 from txviz_pipeline.stack.control import STATS_PATH, StackInfo
 
 
 def objects(s3: Any, bucket: str, prefix: str) -> dict[str, bytes]:
     """Every object under ``prefix`` with its body."""
-    out = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            out[obj["Key"]] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-    return out
+    return {
+        key: s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        for key in iter_keys(s3, bucket, prefix)
+    }
 
 
 def empty_bucket(s3: Any, bucket: str) -> None:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from txviz_pipeline.processes import free_port, port_in_use
-from txviz_pipeline.settings import LOCALHOST
+from txviz_pipeline.processes import port_in_use
+from txviz_pipeline.settings import LOCALHOST, MOTO_PORT_ENV, Settings
 from txviz_pipeline.stack import control
 from txviz_pipeline.stack.control import StackError
+from txviz_pipeline_tests.support.moto import free_port
 
 
 def process_exists(pid: int) -> bool:
@@ -29,8 +30,10 @@ def process_exists(pid: int) -> bool:
 @pytest.mark.integration
 def test_up_is_idempotent_and_down_stops_the_process(tmp_path: Path):
     home = tmp_path / "home"
-    first = control.up(port=free_port(), home=home)
+    port = free_port()
+    first = control.up(settings=Settings(home=home, moto_port=port))
     try:
+        assert first.port == port and first.home == home.resolve()
         assert process_exists(first.pid)
         assert first.resources["created"]  # a fresh moto has nothing yet
         second = control.up(home=home)
@@ -59,18 +62,8 @@ def test_port_clash_fails_fast_naming_the_port_and_the_way_out(tmp_path: Path):
         with pytest.raises(StackError) as err:
             control.up(port=port, home=tmp_path)
     message = str(err.value)
-    assert str(port) in message and "--port" in message and control.PORT_ENV in message
+    assert str(port) in message and "--port" in message and MOTO_PORT_ENV in message
     assert not (tmp_path / "stack" / "stack.json").exists()
-
-
-def test_port_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(control.PORT_ENV, "6123")
-    assert control.default_port() == 6123
-    monkeypatch.setenv(control.PORT_ENV, "sixty")
-    with pytest.raises(StackError, match="sixty"):
-        control.default_port()
-    monkeypatch.delenv(control.PORT_ENV)
-    assert control.default_port() == 5055
 
 
 @pytest.mark.integration
@@ -91,7 +84,7 @@ def test_stale_state_is_cleaned_up(tmp_path: Path):
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     (tmp_path / "stack").mkdir()
-    state = {"pid": gone.pid, "pgid": gone.pid, "port": 1, "started_at": "x"}
+    state = {"pid": gone.pid, "port": 1, "started_at": "x"}
     (tmp_path / "stack" / "stack.json").write_text(json.dumps(state))
     assert not control.status(tmp_path).running
     assert control.down(tmp_path) is False
@@ -101,18 +94,15 @@ def test_stale_state_is_cleaned_up(tmp_path: Path):
 def test_a_foreign_process_in_stack_json_is_never_signalled(tmp_path: Path):
     # pid reuse: stack.json names a live process that is not our server (this test itself).
     (tmp_path / "stack").mkdir()
-    state = {"pid": os.getpid(), "pgid": os.getpgid(0), "port": 1, "started_at": "x"}
+    state = {"pid": os.getpid(), "port": 1, "started_at": "x"}
     (tmp_path / "stack" / "stack.json").write_text(json.dumps(state))
     assert control.down(tmp_path) is False
     assert not (tmp_path / "stack" / "stack.json").exists()
 
 
-def test_card_token_key_is_generated_once_and_the_environment_wins(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    monkeypatch.delenv(control.CARD_TOKEN_ENV, raising=False)
-    key = control.card_token_key(tmp_path)
-    assert len(key) == 64 and control.card_token_key(tmp_path) == key
+def test_card_token_key_is_generated_once_and_the_settings_win(tmp_path: Path):
+    key = control.card_token_key(Settings(home=tmp_path))
+    assert len(key) == 64 and control.card_token_key(Settings(home=tmp_path)) == key
     assert (tmp_path / "stack" / "card-token.key").stat().st_mode & 0o077 == 0
-    monkeypatch.setenv(control.CARD_TOKEN_ENV, "from-the-environment-0123")
-    assert control.card_token_key(tmp_path) == "from-the-environment-0123"
+    given = Settings(home=tmp_path, card_token_key="from-the-environment-0123")
+    assert control.card_token_key(given) == "from-the-environment-0123"

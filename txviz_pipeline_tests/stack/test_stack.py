@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from txviz_pipeline import aws, settings
-from txviz_pipeline.processes import free_port
 from txviz_pipeline.stack import control, processor_hook, provision
 from txviz_pipeline.stack.control import StackInfo
 from txviz_pipeline_tests.stack.stack_helpers import (
@@ -22,6 +21,7 @@ from txviz_pipeline_tests.stack.stack_helpers import (
     objects,
     processor_stats,
 )
+from txviz_pipeline_tests.support.moto import free_port
 
 pytestmark = pytest.mark.integration
 

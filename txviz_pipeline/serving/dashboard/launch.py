@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from txviz_pipeline.processes import stop_group, wait_for_http
+from txviz_pipeline.processes import start_group, wait_for_http
 from txviz_pipeline.settings import LOCALHOST, Settings
 
 log = logging.getLogger(__name__)
@@ -42,33 +42,15 @@ def dashboard_command(port: int) -> list[str]:
     ]
 
 
-def start_dashboard(
-    settings: Settings, port: int, log_path: Path | None = None
-) -> subprocess.Popen:
+def start_dashboard(settings: Settings, port: int) -> subprocess.Popen:
     """Start the dashboard in its own process group; output goes to <home>/logs/dashboard.log."""
-    log_path = log_path or settings.home / "logs" / "dashboard.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path = settings.home / "logs" / "dashboard.log"
     env = {**os.environ, "TXVIZ_HOME": str(settings.home)}
-    with log_path.open("ab") as out:
-        proc = subprocess.Popen(
-            dashboard_command(port),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            # Its own session, so stop_dashboard can end Streamlit and anything it started.
-            start_new_session=True,
-        )
+    proc = start_group(dashboard_command(port), env=env, log_path=log_path)
     log.info("dashboard starting on %s (pid %d, log %s)", dashboard_url(port), proc.pid, log_path)
     return proc
 
 
-def wait_until_ready(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
-    """Block until the health endpoint answers; raise if it does not or ``proc`` exits."""
-    wait_for_http(url.rstrip("/") + "/_stcore/health", timeout=timeout, proc=proc)
-
-
-def stop_dashboard(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """Stop the dashboard's process group (SIGTERM, then SIGKILL after ``timeout``)."""
-    stop_group(proc.pid, timeout)
-    proc.wait(timeout=timeout)
+def wait_until_ready(port: int, proc: subprocess.Popen) -> None:
+    """Block until the health endpoint answers; raise if it does not or ``proc`` exits first."""
+    wait_for_http(f"{dashboard_url(port)}/_stcore/health", proc=proc)
