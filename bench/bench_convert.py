@@ -94,7 +94,7 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def generate(rows: int, folder: Path) -> Path:
-    from txviz_pipeline.ingest.sparkov import generate_csv
+    from txviz_pipeline.generator.sparkov import generate_csv
 
     path = folder / f"sparkov-{rows}.csv"
     started = time.perf_counter()

@@ -153,7 +153,7 @@ def cmd_stack_status(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from txviz_pipeline.ingest.sparkov import generate_csv
+    from txviz_pipeline.generator.sparkov import generate_csv
 
     summary = generate_csv(args.output, rows=args.rows, seed=args.seed)
     print(

@@ -12,7 +12,7 @@ import pytest
 from txviz_pipeline.ingest import convert
 from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
 from txviz_pipeline.ingest.csvsource import scan_block
-from txviz_pipeline.ingest.sparkov import generate_csv
+from txviz_pipeline.generator.sparkov import generate_csv
 from txviz_pipeline.schema import NDJSON_FIELDS, SOURCE_COLUMNS, SchemaError
 from txviz_pipeline.settings import REPO_ROOT
 
