@@ -101,8 +101,8 @@ def write_synthetic(directory: Path, rows: int, part_rows: int = 250_000) -> Pat
 def write_sparkov(directory: Path, rows: int) -> Path | None:
     """The project's own path: Sparkov generator -> CSV -> convert; None if not available."""
     try:
-        from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
         from txviz_pipeline.generator.sparkov import generate_csv
+        from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
     except ImportError:
         return None
     csv_path = directory.parent / "sparkov.csv"

@@ -57,8 +57,7 @@ def make_cards(rng: np.random.Generator, n: int, first_day: date) -> Cards:
         first = _pick(rng, names.female_first if female else names.male_first)
         last = _pick(rng, names.last)
         street = (
-            f"{rng.integers(1, 99999)} {_pick(rng, street_names)} "
-            f"{_pick(rng, names.street_suffix)}"
+            f"{rng.integers(1, 99999)} {_pick(rng, street_names)} {_pick(rng, names.street_suffix)}"
         )
         if rng.random() < 0.3:
             street += f" {'Apt.' if rng.random() < 0.5 else 'Suite'} {rng.integers(1, 1000):03d}"
