@@ -168,3 +168,13 @@ def test_the_words_read_per_row_are_the_columns_the_scan_expects():
     assert kinds[:4] == ["timestamp", "date", "category", "flag"]
     assert kinds[scan._INTEGERS] == ["card", "int", "int", "int"]
     assert kinds[scan._DECIMALS] == ["number", "lat", "lat", "long", "long"]
+
+
+@pytest.mark.parametrize("row", [0, scan.ROWS_PER_CHECK - 1, scan.ROWS_PER_CHECK, 4_999])
+def test_a_bad_value_in_any_slice_of_rows_leaves_the_block_to_the_checks(tmp_path: Path, row):
+    path = write(tmp_path / "late.csv", with_value("amt", "abc", row=row, rows=5_000))
+    (block,) = line_blocks(path, chunk_bytes=16 << 20)  # one block of every row
+    assert block.lines == 5_000 > 2 * scan.ROWS_PER_CHECK
+    assert scan_block(block) is None
+    (reject,) = check_block(block).rejects
+    assert reject.line == row + 2
