@@ -105,8 +105,8 @@ def write_synthetic(directory: Path, rows: int, part_rows: int = 250_000) -> Pat
 def write_sparkov(directory: Path, rows: int) -> Path | None:
     """The project's own path: Sparkov generator -> CSV -> convert; None if not available."""
     try:
+        from txviz_pipeline.generator.sparkov import generate_csv
         from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
-        from txviz_pipeline.ingest.sparkov import generate_csv
     except ImportError:
         return None
     csv_path = directory.parent / "sparkov.csv"
@@ -271,7 +271,7 @@ def main() -> None:
         if args.data in ("auto", "sparkov"):
             dataset = write_sparkov(work / "ndjson", big)
             if dataset is None and args.data == "sparkov":
-                raise SystemExit("ingest.sparkov / ingest.convert are not available")
+                raise SystemExit("generator.sparkov / ingest.convert are not available")
         kind = "sparkov+convert" if dataset else "synthetic"
         dataset = dataset or write_synthetic(work / "ndjson", big)
         record_bytes = json.loads((dataset / "manifest.json").read_text())["bytes"] / big

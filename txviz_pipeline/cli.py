@@ -164,7 +164,7 @@ def cmd_stack_status(settings: Settings, args) -> int:
 
 
 def cmd_generate(settings: Settings, args) -> int:
-    from txviz_pipeline.ingest.sparkov import generate_csv
+    from txviz_pipeline.generator.sparkov import generate_csv
 
     summary = generate_csv(args.output, rows=args.rows, seed=args.seed)
     print(
@@ -175,8 +175,10 @@ def cmd_generate(settings: Settings, args) -> int:
 
 
 def cmd_validate(settings: Settings, args) -> int:
-    from txviz_pipeline.ingest.csvsource import format_report, validate_csv
+    from txviz_pipeline.ingest.csvsource.allocator import keep_freed_memory
+    from txviz_pipeline.ingest.csvsource.validate import format_report, validate_csv
 
+    keep_freed_memory()  # the command's own process, so the allocator may be tuned for it
     report = validate_csv(args.path)
     print(format_report(report))
     return 0 if report.malformed_rows == 0 else 1
@@ -186,10 +188,12 @@ def cmd_replay(settings: Settings, args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
+    from txviz_pipeline.ingest.csvsource.allocator import keep_freed_memory
     from txviz_pipeline.ingest.replay import ReplayOptions, replay
 
     settings = _embedded_settings(settings)
     dataset = settings.ndjson_dir / args.path.stem
+    keep_freed_memory()  # the command's own process, so the allocator may be tuned for it
     conversion = convert_csv_to_ndjson(args.path, dataset)
     print(f"converted {conversion.rows_out:,} rows ({conversion.rejected:,} rejected) to {dataset}")
     options = ReplayOptions(

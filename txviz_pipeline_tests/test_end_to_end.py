@@ -154,7 +154,7 @@ PROCESSOR_FAILURES = {
 
 
 def write_csv_with_bad_rows(path: Path, rows: int = 300) -> None:
-    from txviz_pipeline.ingest.sparkov import generate_csv
+    from txviz_pipeline.generator.sparkov import generate_csv
 
     generate_csv(path, rows=rows, seed=7)
     lines = list(csv.reader(path.open(newline="")))

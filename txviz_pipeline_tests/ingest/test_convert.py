@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import csv
+import ctypes
 import json
 import re
 from pathlib import Path
 
 import pytest
 
-from txviz_pipeline.ingest import convert
+from txviz_pipeline.generator.sparkov import generate_csv
+from txviz_pipeline.ingest import ndjson
 from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
-from txviz_pipeline.ingest.csvsource import scan_block
-from txviz_pipeline.ingest.sparkov import generate_csv
+from txviz_pipeline.ingest.csvsource.scan import scan_block
+from txviz_pipeline.ingest.csvsource.validate import validate_csv
 from txviz_pipeline.schema import NDJSON_FIELDS, SOURCE_COLUMNS, SchemaError
-from txviz_pipeline.settings import REPO_ROOT
-
-DATA = Path(__file__).parent / "data"
-SAMPLE = REPO_ROOT / "data" / "sample.csv"
-MALFORMED = DATA / "malformed.csv"
-ULB = DATA / "ulb_creditcard_head.csv"
+from txviz_pipeline_tests.ingest.sources import MALFORMED, SAMPLE, ULB
 
 INTS = {"row_id", "city_pop", "unix_time", "is_fraud"}
 FLOATS = {"amt", "lat", "long", "merch_lat", "merch_long"}
@@ -233,11 +230,11 @@ def test_fast_and_checked_paths_write_the_same_dataset(tmp_path: Path, monkeypat
     for name, path in [("sample", SAMPLE), ("malformed", MALFORMED), ("crlf", crlf),
                        ("big", big), ("mixed", mixed)]:  # fmt: skip
         fast_blocks.clear()
-        monkeypatch.setattr(convert, "scan_block", counting_scan)
+        monkeypatch.setattr(ndjson, "scan_block", counting_scan)
         fast = convert_csv_to_ndjson(path, tmp_path / f"{name}-fast", chunk_rows=7_000)
         took_fast_path = {line for line, fast in fast_blocks.items() if fast}
         checked_blocks = {line for line, fast in fast_blocks.items() if not fast}
-        monkeypatch.setattr(convert, "scan_block", lambda block, head=0: None)
+        monkeypatch.setattr(ndjson, "scan_block", lambda block, head=0: None)
         checked = convert_csv_to_ndjson(path, tmp_path / f"{name}-checked", chunk_rows=7_000)
         assert dataset_files(tmp_path / f"{name}-fast") == dataset_files(
             tmp_path / f"{name}-checked"
@@ -257,3 +254,14 @@ def test_fast_and_checked_paths_write_the_same_dataset(tmp_path: Path, monkeypat
     assert [json.loads(x)["row_id"] for x in dataset_lines(tmp_path / "mixed-fast")][
         24_997:25_000
     ] == [24_997, 24_998, 25_000]
+
+
+def test_the_converter_leaves_the_process_allocator_alone(tmp_path: Path, monkeypatch):
+    """In Dagster the converter runs inside the run worker: it must not retune glibc there."""
+
+    def no_libc(*args, **kwargs):
+        raise AssertionError("the converter reached for libc")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    assert convert_csv_to_ndjson(SAMPLE, tmp_path / "plain").rows_out == 5000
+    assert validate_csv(MALFORMED).rows == 13

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import csv
+import hashlib
 import re
 from collections import Counter
 from datetime import date, datetime
@@ -11,17 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from txviz_pipeline.ingest.sparkov import (
-    CARDS,
+from txviz_pipeline.generator.population import CARDS
+from txviz_pipeline.generator.sparkov import generate_csv
+from txviz_pipeline.generator.timeline import (
     REFERENCE_END,
     REFERENCE_ROWS,
-    _seconds_into_day,
-    _timeline,
-    _unix_lag_seconds,
-    generate_csv,
+    seconds_into_day,
+    timeline,
+    unix_lag_seconds,
 )
 from txviz_pipeline.schema import CATEGORIES, SOURCE_COLUMNS
+from txviz_pipeline.settings import REPO_ROOT
 
+SAMPLE = REPO_ROOT / "data" / "sample.csv"
 ROWS = 20_000
 BIG = 200_000
 PER_DAY = 2_400  # fraudTrain.csv: 1,296,675 rows over 537.5 days
@@ -29,6 +32,10 @@ HEADER = (
     ",trans_date_trans_time,cc_num,merchant,category,amt,first,last,gender,street,city,state,"
     "zip,lat,long,city_pop,job,dob,trans_num,unix_time,merch_lat,merch_long,is_fraud"
 )
+# sha256 of the files the fixtures write, as the generator wrote them before its tables became
+# data files: the same seed and row count must always give the same bytes.
+GENERATED_SHA256 = "7b42ad66e2facb0a1b8cdfa7efe6b9928a5daa2cc1ad0d8b57a21f48c18bc44e"
+BIG_SHA256 = "665a750d3712b8ae4e4829e783b0584c0414f8776d31fac37f7138e03e5dd771"
 INFLATED = {"shopping_net", "shopping_pos", "misc_net", "misc_pos", "grocery_pos"}
 
 # What each column of a real fraudTrain.csv row looks like.
@@ -65,12 +72,13 @@ def generated(tmp_path_factory: pytest.TempPathFactory):
     summary = generate_csv(path, ROWS, seed=7)
     text = path.read_text()
     rows = list(csv.DictReader(text.splitlines()))
-    return summary, text, rows
+    return summary, text, rows, sha256(path)
 
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory):
-    """A 200,000-row file as (summary, rows as tuples of the columns the tests read)."""
+    """A 200,000-row file (several blocks of days) as (summary, rows as tuples of the columns
+    the tests read, sha256)."""
     path = tmp_path_factory.mktemp("sparkov") / "big.csv"
     summary = generate_csv(path, BIG, seed=5)
     with open(path, newline="") as f:
@@ -78,7 +86,11 @@ def big(tmp_path_factory: pytest.TempPathFactory):
         header = next(reader)
         keep = [header.index(c) for c in ("trans_date_trans_time", "cc_num", "is_fraud")]
         rows = [tuple(r[i] for i in keep) for r in reader]
-    return summary, rows
+    return summary, rows, sha256(path)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def parse_time(value: str) -> datetime:
@@ -92,7 +104,7 @@ def seven_years_earlier(t: datetime) -> int:
 
 
 def test_header_and_field_count_are_the_sparkov_ones(generated):
-    _, text, _ = generated
+    _, text, _, _ = generated
     lines = text.split("\n")
     assert lines[0] == HEADER
     assert tuple(lines[0].split(",")) == SOURCE_COLUMNS
@@ -102,7 +114,7 @@ def test_header_and_field_count_are_the_sparkov_ones(generated):
 
 
 def test_every_value_has_the_real_files_shape(generated):
-    _, _, rows = generated
+    _, _, rows, _ = generated
     compiled = {c: re.compile(p) for c, p in COLUMN_PATTERNS.items()}
     for row in rows:
         for column, pattern in compiled.items():
@@ -110,7 +122,7 @@ def test_every_value_has_the_real_files_shape(generated):
 
 
 def test_numbers_are_written_as_pandas_writes_floats(generated):
-    _, text, rows = generated
+    _, text, rows, _ = generated
     for row in rows:
         for column in ("amt", "lat", "long", "merch_lat", "merch_long"):
             assert repr(float(row[column])) == row[column], (column, row[column])
@@ -119,7 +131,7 @@ def test_numbers_are_written_as_pandas_writes_floats(generated):
 
 
 def test_quoting_is_minimal_like_the_csv_module(generated):
-    _, text, _ = generated
+    _, text, _, _ = generated
     lines = text.split("\n")[1:-1]
     quoted = [line for line in lines if '"' in line]
     assert quoted, "merchants like 'fraud_Rippin, Kub and Mann' need quotes"
@@ -140,7 +152,7 @@ class _Collect:
 
 
 def test_index_sorted_times_and_unique_trans_num(generated):
-    _, _, rows = generated
+    _, _, rows, _ = generated
     assert [int(r[""]) for r in rows] == list(range(ROWS))
     times = [r["trans_date_trans_time"] for r in rows]
     assert times == sorted(times)
@@ -148,7 +160,7 @@ def test_index_sorted_times_and_unique_trans_num(generated):
 
 
 def test_unix_time_is_the_same_wall_time_seven_years_earlier(generated):
-    _, _, rows = generated
+    _, _, rows, _ = generated
     for row in rows:
         assert int(row["unix_time"]) == seven_years_earlier(
             parse_time(row["trans_date_trans_time"])
@@ -156,15 +168,15 @@ def test_unix_time_is_the_same_wall_time_seven_years_earlier(generated):
     # The documented example from fraudTrain.csv's first row.
     assert (
         calendar.timegm(datetime(2019, 1, 1, 0, 0, 18).timetuple())
-        + _unix_lag_seconds(date(2019, 1, 1))
+        + unix_lag_seconds(date(2019, 1, 1))
         == 1325376018
     )
     # 2020-02-29 has no twin in 2013: it maps onto 2013-02-28, like pandas' DateOffset.
-    assert _unix_lag_seconds(date(2020, 2, 29)) == _unix_lag_seconds(date(2020, 2, 28)) - 86400
+    assert unix_lag_seconds(date(2020, 2, 29)) == unix_lag_seconds(date(2020, 2, 28)) - 86400
 
 
 def test_cardholders_are_consistent_and_come_from_one_population(generated):
-    summary, _, rows = generated
+    summary, _, rows, _ = generated
     by_card: dict[str, set[tuple[str, ...]]] = {}
     profile = ("first", "last", "gender", "street", "city", "state", "zip", "lat", "long", "dob")
     for row in rows:
@@ -179,7 +191,7 @@ def test_cardholders_are_consistent_and_come_from_one_population(generated):
 
 
 def test_merchants_have_one_category_and_sit_near_the_cardholder(generated):
-    summary, _, rows = generated
+    summary, _, rows, _ = generated
     categories: dict[str, set[str]] = {}
     for row in rows:
         categories.setdefault(row["merchant"], set()).add(row["category"])
@@ -193,7 +205,7 @@ def test_merchants_have_one_category_and_sit_near_the_cardholder(generated):
 
 
 def test_categories_have_realistic_shares_and_amounts(generated):
-    _, _, rows = generated
+    _, _, rows, _ = generated
     legit = [r for r in rows if r["is_fraud"] == "0"]
     counts = Counter(r["category"] for r in legit)
     assert set(counts) == set(CATEGORIES)
@@ -211,7 +223,7 @@ def test_categories_have_realistic_shares_and_amounts(generated):
 
 
 def test_fraud_looks_like_sparkov(generated):
-    summary, _, rows = generated
+    summary, _, rows, _ = generated
     fraud = [r for r in rows if r["is_fraud"] == "1"]
     legit = [r for r in rows if r["is_fraud"] == "0"]
     assert summary.fraud_rows == len(fraud)
@@ -233,6 +245,14 @@ def test_fraud_looks_like_sparkov(generated):
     assert 200 <= mean <= 1200
     legit_mean = sum(float(r["amt"]) for r in legit) / len(legit)
     assert mean > 3 * legit_mean
+
+
+def test_the_same_seed_and_rows_give_the_same_bytes_as_ever(generated, big, tmp_path: Path):
+    assert generated[3] == GENERATED_SHA256
+    assert big[2] == BIG_SHA256
+    # data/sample.csv was written by `txviz generate --rows 5000 --seed 42` (data/README.md).
+    generate_csv(tmp_path / "sample.csv", 5_000, seed=42)
+    assert (tmp_path / "sample.csv").read_bytes() == SAMPLE.read_bytes()
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path):
@@ -270,10 +290,10 @@ def span_days(first: str, last: str) -> float:
 
 def planned_days(start: date, rows: int) -> float:
     """Days the generator's calendar (weekday and month seasonality) needs for ``rows``."""
-    timeline = _timeline(start, rows)
-    if not timeline.days:
+    days = timeline(start, rows)
+    if not days.days:
         return 0.0
-    return timeline.days - 1 + float(_seconds_into_day(timeline.day_share[-1])) / 86400
+    return days.days - 1 + float(seconds_into_day(days.day_share[-1])) / 86400
 
 
 def test_first_5000_rows_hold_hundreds_of_cards_over_a_few_days(tmp_path: Path):
@@ -292,7 +312,7 @@ def test_first_5000_rows_hold_hundreds_of_cards_over_a_few_days(tmp_path: Path):
 
 
 def test_the_daily_rate_is_fraudtrains(big):
-    summary, rows = big
+    summary, rows, _ = big
     span = span_days(rows[0][0], rows[-1][0])
     assert 0.8 * BIG / PER_DAY <= span <= 1.5 * BIG / PER_DAY
     assert span == pytest.approx(planned_days(date(2019, 1, 1), BIG), rel=0.01)
@@ -308,7 +328,7 @@ def test_the_daily_rate_is_fraudtrains(big):
 
 
 def test_days_weeks_and_cards_have_sparkovs_rhythm(big):
-    summary, rows = big
+    summary, rows, _ = big
     legit = [r for r in rows if r[2] == "0"]
     hours = Counter(int(t[11:13]) for t, _, _ in legit)
     am = sum(hours[h] for h in range(12))
@@ -333,7 +353,7 @@ def test_days_weeks_and_cards_have_sparkovs_rhythm(big):
 @pytest.mark.parametrize("rows", [400, 1_000, 5_000, BIG])
 def test_fraud_rate_holds_at_any_size_inside_the_span(tmp_path: Path, big, rows: int):
     if rows == BIG:
-        summary, table = big
+        summary, table, _ = big
     else:
         summary = generate_csv(tmp_path / "f.csv", rows, seed=3)
         with open(tmp_path / "f.csv", newline="") as f:

@@ -1,0 +1,1 @@
+"""Test data: a generator of Kaggle "Sparkov" fraudTrain.csv-format files (:mod:`.sparkov`)."""

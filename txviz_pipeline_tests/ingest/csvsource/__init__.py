@@ -1,0 +1,1 @@
+"""Tests of txviz_pipeline.ingest.csvsource."""

@@ -1,0 +1,83 @@
+"""The header is checked before any row is read, with the missing and unexpected columns named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from txviz_pipeline.ingest.csvsource.chunks import iter_checked_chunks
+from txviz_pipeline.ingest.csvsource.header import (
+    HeaderOrderError,
+    SourceFileError,
+    read_header,
+    require_sparkov_header,
+)
+from txviz_pipeline.ingest.csvsource.validate import validate_csv
+from txviz_pipeline.schema import SOURCE_COLUMNS, SchemaError
+from txviz_pipeline_tests.ingest.sources import SAMPLE, ULB, write
+
+
+def test_header_of_the_sample_is_sparkov():
+    assert read_header(SAMPLE) == list(SOURCE_COLUMNS)
+    assert require_sparkov_header(SAMPLE) == list(SOURCE_COLUMNS)
+
+
+def test_ulb_creditcard_header_names_missing_and_unexpected_columns():
+    with pytest.raises(SchemaError) as raised:
+        require_sparkov_header(ULB)
+    err = raised.value
+    assert "V1" in err.unexpected and "Amount" in err.unexpected and "Class" in err.unexpected
+    assert "Time" in err.unexpected
+    assert "cc_num" in err.missing and "trans_date_trans_time" in err.missing
+    message = str(err)
+    assert "missing columns:" in message and "'cc_num'" in message and "'amt'" in message
+    assert "unexpected columns:" in message and "'V28'" in message and "'Class'" in message
+
+
+def test_the_ulb_file_fails_before_any_row_is_read():
+    with pytest.raises(SchemaError):
+        iter_checked_chunks(ULB)
+    with pytest.raises(SchemaError):
+        validate_csv(ULB)
+
+
+def test_misordered_header_gets_a_clear_error(tmp_path: Path):
+    columns = list(SOURCE_COLUMNS)
+    columns[5], columns[4] = columns[4], columns[5]  # amt before category
+    path = write(tmp_path / "swapped.csv", ",".join(columns) + "\n")
+    with pytest.raises(HeaderOrderError) as raised:
+        require_sparkov_header(path)
+    assert isinstance(raised.value, SchemaError)
+    assert "wrong order" in str(raised.value)
+    assert "column 5 is 'amt' but should be 'category'" in str(raised.value)
+
+
+def test_repeated_column_is_named(tmp_path: Path):
+    path = write(tmp_path / "twice.csv", ",".join([*SOURCE_COLUMNS, "amt"]) + "\n")
+    with pytest.raises(SchemaError, match="repeated columns: 'amt'"):
+        require_sparkov_header(path)
+
+
+def test_pandas_unnamed_index_header_is_accepted(tmp_path: Path):
+    text = SAMPLE.read_text().replace(",trans_date", "Unnamed: 0,trans_date", 1)
+    path = write(tmp_path / "unnamed.csv", text)
+    require_sparkov_header(path)
+    assert validate_csv(path).valid_rows == 5000
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        (b"", "is empty"),
+        (b"\n\n", "is empty"),
+        (b"\x1f\x8b\x08\x00\xff\xfe compressed", "not UTF-8"),
+    ],
+)
+def test_unreadable_files_get_a_clear_error(tmp_path: Path, content, message):
+    path = tmp_path / "source.csv"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(SourceFileError, match=message):
+        require_sparkov_header(path)
