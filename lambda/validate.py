@@ -93,10 +93,9 @@ _MAX_BASE64_CHARS = (MAX_RECORD_BYTES + 2) // 3 * 4 + 4
 
 
 class RecordError(ValueError):
-    """A record that cannot be transformed; ``str(err)`` is its reason, ``code`` its class."""
+    """A record that cannot be transformed; ``str(err)`` is its reason, ``<code>: <detail>``."""
 
     def __init__(self, code: str, detail: str):
-        self.code = code
         super().__init__(f"{code}: {detail}")
 
 
@@ -266,17 +265,14 @@ def _number(obj: dict[str, Any], name: str) -> float:
     # bool is an int in Python; JSON true/false are never amounts or coordinates.
     if type(value) not in (int, float):
         raise RecordError("bad_type", f"{name} is a {_json_type(value)}, expected a number")
-    number = float(value) if type(value) is float else _int_to_float(name, value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer past float's range
+        raise RecordError("bad_value", f"{name} is out of range") from None
+    # A literal past float's range (1e999) parses as infinity.
     if not math.isfinite(number):
         raise RecordError("bad_value", f"{name} is not finite")
     return number
-
-
-def _int_to_float(name: str, value: int) -> float:
-    try:
-        return float(value)
-    except OverflowError:
-        raise RecordError("bad_value", f"{name} is out of range") from None
 
 
 def _int(obj: dict[str, Any], name: str, minimum: int) -> int:
@@ -314,9 +310,10 @@ def _card(value: Any) -> str:
 
 
 def _zip(value: Any) -> str:
-    # Sparkov writes zip as an integer, losing leading zeros (1257 is 01257); restore them.
-    text = str(value) if type(value) is int else value
-    if not isinstance(text, str) or not _ZIP_RE.fullmatch(text):
+    # Sparkov writes zip as an integer, losing leading zeros (1257 is 01257); restore them. Any
+    # other type's text (28654.0, None, True) is not 3-5 digits.
+    text = str(value)
+    if not _ZIP_RE.fullmatch(text):
         raise RecordError("bad_value", f"zip {_show(value)} is not a 3-5 digit US zip code")
     return text.zfill(5)
 

@@ -75,8 +75,9 @@ BOUNDARIES = [
     ({"cc_num": 10**10}, None),
     ({"cc_num": 10**10 - 1}, "bad_value: cc_num must be 11-19 digits (got 10 chars)"),
     ({"cc_num": 0}, "bad_value: cc_num must be 11-19 digits (got 0 chars)"),
+    ({"cc_num": 1}, "bad_value: cc_num must be 11-19 digits (got 1 chars)"),
     ({"cc_num": 1.5}, "bad_type: cc_num is a float"),
-    ({"cc_num": None}, "bad_type: cc_num is a null, expected a string of digits"),
+    ({"cc_num": True}, "bad_type: cc_num is a boolean, expected a string of digits"),
     # zip: 3 to 5 digits, as a string or an integer
     ({"zip": "100"}, None),
     ({"zip": "10"}, "bad_value: zip '10' is not a 3-5 digit US zip code"),
@@ -86,6 +87,7 @@ BOUNDARIES = [
     ({"zip": 99999}, None),
     ({"zip": 100000}, "bad_value: zip 100000 is not a 3-5 digit US zip code"),
     ({"zip": 28654.0}, "bad_value: zip 28654.0 is not a 3-5 digit US zip code"),
+    ({"zip": None}, "bad_value: zip None is not a 3-5 digit US zip code"),
     # trans_num: exactly 32 hex characters
     ({"trans_num": "f" * 31}, "bad_value: trans_num 'fffffffffffffffffffffffffffffff' is not"),
     ({"trans_num": "f" * 33}, "bad_value: trans_num 'fffffffffffffffffffffffffffffffff' is not"),
@@ -234,6 +236,43 @@ def test_field_set_must_be_exact():
     assert check(many) == "unexpected_fields: " + ", ".join(f"'x{i:02d}'" for i in range(10))
 
 
-def test_long_values_are_shortened_in_reasons():
-    reason = check(record(category="c" * 60))
-    assert reason == f"bad_value: category '{'c' * 36}... is not one of the 14"
+def test_values_longer_than_40_characters_are_shortened_in_reasons():
+    # repr() adds the two quotes: 38 characters show in full, 39 are cut to 37 and "...".
+    assert (
+        check(record(category="c" * 38)) == f"bad_value: category '{'c' * 38}' is not one of the 14"
+    )
+    assert (
+        check(record(category="c" * 39))
+        == f"bad_value: category '{'c' * 36}... is not one of the 14"
+    )
+
+
+def test_reasons_name_the_rule_in_full():
+    impossible = check(record(trans_date_trans_time="2019-02-30 00:00:18"))
+    assert impossible == (
+        "bad_value: trans_date_trans_time '2019-02-30 00:00:18' is not a real date and time"
+    )
+    # Only the trailing newline is framing; the reason describes the line without it.
+    assert check(b'{"a\n') == (
+        "invalid_json: record is not one JSON value "
+        "(Unterminated string starting at: line 1 column 2 (char 1))"
+    )
+    # A number literal past float's range parses as infinity.
+    huge = line(BASE_RECORD).replace(b'"amt": 4.97', b'"amt": 1e999')
+    assert check(huge) == "bad_value: amt is not finite"
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (None, "bad_data: record 'data' is not a base64 string"),
+        (7, "bad_data: record 'data' is not a base64 string"),
+        # Characters outside the alphabet are refused, not skipped.
+        (b64(line(BASE_RECORD))[:8] + "\n" + b64(line(BASE_RECORD))[8:], "not_base64:"),
+        (b64(line(BASE_RECORD)) + "*", "not_base64:"),
+        ("eyJhI", "not_base64: record data is not valid base64 ("),
+    ],
+)
+def test_data_must_be_strict_base64(data: Any, reason: str):
+    got = run(data).reason
+    assert got is not None and got.startswith(reason), got
