@@ -27,10 +27,9 @@ class ConfigurationError(RuntimeError):
     """The Lambda is misconfigured (e.g. no card-token key); every record would be wrong."""
 
 
-def card_token_key(environ: dict[str, str] | None = None) -> bytes:
+def card_token_key() -> bytes:
     """The HMAC key for card tokens from TXVIZ_CARD_TOKEN_KEY; raises ConfigurationError."""
-    env = os.environ if environ is None else environ
-    key = env.get(CARD_TOKEN_KEY_ENV, "")
+    key = os.environ.get(CARD_TOKEN_KEY_ENV, "")
     if not key:
         raise ConfigurationError(
             f"{CARD_TOKEN_KEY_ENV} is not set: card numbers cannot be tokenised. Set it to a "

@@ -259,9 +259,11 @@ def test_missing_key_is_a_loud_configuration_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv(CARD_TOKEN_KEY_ENV)
     with pytest.raises(ConfigurationError, match="TXVIZ_CARD_TOKEN_KEY is not set"):
         handler(event([line(BASE_RECORD)]), None)
-    monkeypatch.setenv(CARD_TOKEN_KEY_ENV, "short")
-    with pytest.raises(ConfigurationError, match="at least 16"):
+    monkeypatch.setenv(CARD_TOKEN_KEY_ENV, "k" * 15)
+    with pytest.raises(ConfigurationError, match="is 15 characters; at least 16"):
         handler(event([line(BASE_RECORD)]), None)
+    monkeypatch.setenv(CARD_TOKEN_KEY_ENV, "k" * 16)
+    assert handler(event([line(BASE_RECORD)]), None)["records"][0]["result"] == "Ok"
 
 
 @pytest.mark.parametrize(
@@ -330,6 +332,8 @@ def test_response_budget_fails_the_overflow_and_its_dropped_twins():
     recs = [line(numbered(i)) for i in range(10)]
     full = run(*recs, recs[9])
     budget = sum(entry_size(r) for r in full) - 1
+    # A response of exactly the budget fits; one byte less does not.
+    assert run(*recs, recs[9], response_budget=budget + 1) == full
     fitted = run(*recs, recs[9], response_budget=budget)
     assert sum(entry_size(r) for r in fitted) <= budget
     assert [r.result for r in fitted[:9]] == ["Ok"] * 9
