@@ -1,7 +1,7 @@
 """Processor Lambda throughput on one core: handler() end to end against a JSON floor cost.
 
 Batches of 500 realistic replay records (json.dumps lines, base64 in a Firehose event) go
-through ``processor.handler``; the baseline does only base64 + json.loads + json.dumps +
+through ``handler.handler``; the baseline does only base64 + json.loads + json.dumps +
 base64 for the same records, the least any JSON transformation can cost.
 
     .venv/bin/python bench/bench_processor.py [--batches 40] [--repeats 3]
@@ -23,7 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda"))
 
-import processor  # noqa: E402
+import handler  # noqa: E402
+from validate import CATEGORIES  # noqa: E402
 
 BATCH = 500
 FIRST = ["Jennifer", "Stephanie", "Edward", "Jeremy", "Tyler", "Renée", "José", "Ana"]
@@ -46,7 +47,7 @@ def realistic_record(i: int, rng: random.Random) -> dict[str, Any]:
         f"{hour:02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}",
         "cc_num": str(rng.randrange(10**15, 10**16)),
         "merchant": f"fraud_{rng.choice(LAST)}, {rng.choice(LAST)} and {rng.choice(LAST)}",
-        "category": rng.choice(processor.CATEGORIES),
+        "category": rng.choice(CATEGORIES),
         "amt": round(rng.lognormvariate(3.8, 1.0), 2),
         "first": rng.choice(FIRST),
         "last": rng.choice(LAST),
@@ -113,13 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="passes; the best counts")
     args = parser.parse_args(argv)
 
-    os.environ.setdefault(processor.CARD_TOKEN_KEY_ENV, "bench-card-token-key-0123456789")
+    os.environ.setdefault(handler.CARD_TOKEN_KEY_ENV, "bench-card-token-key-0123456789")
     # Log lines are formatted and written as on Lambda, to a sink instead of CloudWatch.
     logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))  # noqa: SIM115
 
     clean = make_events(args.batches, 0.0)
     mixed = make_events(args.batches, 0.10)
-    check = processor.handler(clean[0], None)["records"]
+    check = handler.handler(clean[0], None)["records"]
     assert all(r["result"] == "Ok" for r in check), "benchmark records must be valid"
 
     rows = [
@@ -127,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             "baseline: b64 + json.loads + json.dumps + b64",
             measure(floor_handler, clean, args.repeats),
         ),
-        ("handler(), all records valid", measure(processor.handler, clean, args.repeats)),
-        ("handler(), 10% invalid", measure(processor.handler, mixed, args.repeats)),
+        ("handler(), all records valid", measure(handler.handler, clean, args.repeats)),
+        ("handler(), 10% invalid", measure(handler.handler, mixed, args.repeats)),
     ]
     floor = rows[0][1]
     records = args.batches * BATCH

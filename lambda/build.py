@@ -1,8 +1,9 @@
 """Build the processor Lambda's deployable zip: ``python lambda/build.py [--out PATH]``.
 
 The zip holds the runtime modules of lambda/ (every .py here except this script) at its root, so
-the handler string is ``processor.handler``. Entries are sorted and carry a fixed timestamp and
-mode, so the same sources always give the same bytes (and the same CodeSha256 on AWS).
+the handler string is ``handler.handler`` and the modules import each other by name. Entries are
+sorted and carry a fixed timestamp and mode, so the same sources always give the same bytes (and
+the same CodeSha256 on AWS).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pathlib import Path
 
 LAMBDA_DIR = Path(__file__).resolve().parent
 DEFAULT_OUT = LAMBDA_DIR / "dist" / "processor.zip"
-HANDLER = "processor.handler"
 # The earliest time a zip entry can record; any fixed value makes builds reproducible.
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644

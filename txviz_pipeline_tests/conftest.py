@@ -46,7 +46,7 @@ def moto_settings(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
     """The txviz embedded stack (moto server + processor hook, provisioned) for the session.
 
-    Runs the repo's lambda/processor.py on a free port with its own home; always stopped at the
+    Runs the repo's lambda/handler.py on a free port with its own home; always stopped at the
     end. Tests that need an empty landing zone empty the bucket themselves.
     """
     from txviz_pipeline.stack import control

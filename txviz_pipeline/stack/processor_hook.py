@@ -1,4 +1,4 @@
-"""Firehose data transformation for the embedded stack: runs lambda/processor.py inside moto.
+"""Firehose data transformation for the embedded stack: runs the processor Lambda inside moto.
 
 moto 5.2.5 stores a delivery stream's ProcessingConfiguration but never invokes the processor, and
 it cannot run Lambda code without Docker. Every PutRecord/PutRecordBatch to an S3 destination ends
@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import importlib.util
+import itertools
 import json
 import logging
 import os
@@ -60,9 +61,9 @@ LAMBDA_TIMEOUT_MS = 60_000
 
 
 def processor_path() -> Path:
-    """The processor file to run: $TXVIZ_PROCESSOR_PATH, else the repo's lambda/processor.py."""
+    """The handler file to run: $TXVIZ_PROCESSOR_PATH, else the repo's lambda/handler.py."""
     override = os.environ.get(PROCESSOR_PATH_ENV)
-    return Path(override) if override else settings.REPO_ROOT / "lambda" / "processor.py"
+    return Path(override) if override else settings.REPO_ROOT / "lambda" / "handler.py"
 
 
 # --- statistics ----------------------------------------------------------------------------------
@@ -218,34 +219,53 @@ class LambdaContext:
 
 
 _load_lock = threading.Lock()
-_loaded: dict[Path, tuple[int, ModuleType]] = {}
+# Each load gets a module name of its own, so a reload never replaces another load's module.
+_load_names = itertools.count()
+_loaded: dict[Path, tuple[tuple[tuple[str, int, int], ...], ModuleType]] = {}
+
+
+def _folder_stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """Name, mtime and size of the handler file and every module beside it."""
+    files = {path, *path.parent.glob("*.py")}
+    return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files))
 
 
 def load_processor(path: Path) -> ModuleType:
-    """Import the processor file by path (reloaded when it changes), its folder on sys.path."""
+    """Import the handler file by path, with its sibling modules, as the Lambda runtime would.
+
+    Reloaded when the file or any module beside it changes. The siblings (records, scoring, ...)
+    are imported fresh from the handler's folder and then taken out of sys.modules again, so a
+    reload sees edited siblings and the server process's own modules are left as they were.
+    """
     path = path.resolve()
     with _load_lock:
-        mtime = path.stat().st_mtime_ns
+        stamp = _folder_stamp(path)
         cached = _loaded.get(path)
-        if cached and cached[0] == mtime:
+        if cached and cached[0] == stamp:
             return cached[1]
-        # The Lambda runtime puts the function's folder on sys.path; sibling modules import.
-        if str(path.parent) not in sys.path:
-            sys.path.insert(0, str(path.parent))
-        spec = importlib.util.spec_from_file_location(f"txviz_processor_{len(_loaded)}", path)
+        siblings = {p.stem for p in path.parent.glob("*.py")}
+        saved = {name: sys.modules.pop(name) for name in siblings if name in sys.modules}
+        spec = importlib.util.spec_from_file_location(f"txviz_processor_{next(_load_names)}", path)
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot load a Python module from {path}")
         module = importlib.util.module_from_spec(spec)
-        # dataclasses and pickling look the module up by name while it executes.
+        # dataclasses look the module up by name while it executes.
         sys.modules[spec.name] = module
+        # The Lambda runtime puts the function's folder first on sys.path; siblings import.
+        sys.path.insert(0, str(path.parent))
         try:
             spec.loader.exec_module(module)
         except BaseException:
             del sys.modules[spec.name]
             raise
+        finally:
+            sys.path.remove(str(path.parent))
+            for name in siblings:
+                sys.modules.pop(name, None)
+            sys.modules.update(saved)
         if not callable(getattr(module, "handler", None)):
             raise ImportError(f"{path} has no handler(event, context)")
-        _loaded[path] = (mtime, module)
+        _loaded[path] = (stamp, module)
         log.info("loaded Firehose processor %s", path)
         return module
 
@@ -316,7 +336,7 @@ def check_response(event: dict[str, Any], response: Any) -> list[Outcome]:
 def _call(module: ModuleType, arn: str, event: dict[str, Any]) -> tuple[Any, dict[str, str]]:
     """The processor's response and its per-record reasons (recordId -> reason) if it has them.
 
-    lambda/processor.py's ``handler`` is a thin shell over ``process_records(records, key)``,
+    lambda/handler.py's ``handler`` is a thin shell over ``process_records(records, key)``,
     whose results carry a reason per record; calling it directly yields the same response as
     the handler plus the reasons. Processors without it run through ``handler`` alone.
     """
@@ -418,13 +438,13 @@ def deliver(
     return [{"RecordId": o.record_id} for o in outcomes]
 
 
-_original_put_s3_records: Any = None
+_installed = False
 
 
 def install() -> None:
     """Wrap FirehoseBackend.put_s3_records (idempotent)."""
-    global _original_put_s3_records
-    if _original_put_s3_records is not None:
+    global _installed
+    if _installed:
         return
     original = FirehoseBackend.put_s3_records
 
@@ -440,14 +460,5 @@ def install() -> None:
             return original(self, delivery_stream_name, version_id, s3_destination, records)
         return deliver(self, delivery_stream_name, version_id, s3_destination, records, arn)
 
-    put_s3_records.__wrapped__ = original  # type: ignore[attr-defined]
     FirehoseBackend.put_s3_records = put_s3_records  # type: ignore[method-assign]
-    _original_put_s3_records = original
-
-
-def uninstall() -> None:
-    """Restore moto's own put_s3_records."""
-    global _original_put_s3_records
-    if _original_put_s3_records is not None:
-        FirehoseBackend.put_s3_records = _original_put_s3_records  # type: ignore[method-assign]
-        _original_put_s3_records = None
+    _installed = True

@@ -3,7 +3,7 @@
 The names come from txviz_pipeline.settings, the same ones infra/ uses on real AWS (moto's
 CloudFormation silently skips Firehose and Glue, so the embedded stack is built here instead).
 The processor Lambda is referenced by ARN but not created: moto cannot run Lambda code without
-Docker, and the processor hook in the moto server runs lambda/processor.py itself.
+Docker, and the processor hook in the moto server runs lambda/handler.py itself.
 """
 
 from __future__ import annotations

@@ -147,7 +147,7 @@ def test_firehose_delivers_plain_ndjson_through_the_processor(template):
 def test_processor_lambda_takes_its_key_from_secrets_manager(template):
     function = props(template, "ProcessorFunction")
     assert function["Runtime"] == "python3.12"
-    assert function["Handler"] == "processor.handler"
+    assert function["Handler"] == "handler.handler"
     assert set(function["Code"]) == {"S3Bucket", "S3Key"}
     assert all("Ref" in v for v in function["Code"].values())
     key = function["Environment"]["Variables"]["TXVIZ_CARD_TOKEN_KEY"]

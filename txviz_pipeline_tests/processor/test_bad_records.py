@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import processor
 import pytest
+from handler import CARD_TOKEN_KEY_ENV, handler
+from records import process_records
 
 from .builders import TEST_KEY
 
@@ -46,14 +47,14 @@ def test_corpus_is_big_enough_and_names_are_unique():
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_corpus_case(case: dict[str, Any], monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(processor.CARD_TOKEN_KEY_ENV, TEST_KEY)
+    monkeypatch.setenv(CARD_TOKEN_KEY_ENV, TEST_KEY)
     data = build_data(case)
     copies = 2 if case.get("twice") else 1
     entries = [{"recordId": f"{case['name']}-{i}", "data": data} for i in range(copies)]
-    out = processor.handler({"records": entries}, None)
+    out = handler({"records": entries}, None)
     assert [r["recordId"] for r in out["records"]] == [e["recordId"] for e in entries]
     response = out["records"][-1]
-    (result,) = processor.process_records(entries, TEST_KEY.encode())[-1:]
+    (result,) = process_records(entries, TEST_KEY.encode())[-1:]
     assert response["result"] == result.result == case["expected_result"], result.reason
     if case["expected_result"] == "Ok":
         assert result.reason is None

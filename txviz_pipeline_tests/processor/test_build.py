@@ -1,4 +1,4 @@
-"""lambda/build.py: a reproducible zip that holds exactly the runtime module and runs."""
+"""lambda/build.py: a reproducible zip that holds exactly the runtime modules and runs."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from .builders import BASE_RECORD, TEST_KEY, event, line
 
 BUILD = Path(__file__).resolve().parents[2] / "lambda" / "build.py"
+MODULES = ["handler.py", "records.py", "response.py", "scoring.py", "validate.py"]
 
 
 def run_build(out: Path) -> str:
@@ -32,22 +33,25 @@ def test_build_is_reproducible_and_prints_its_size(tmp_path: Path):
     assert out == f"{a.stat().st_size}\t{a}\n"
     assert a.read_bytes() == b.read_bytes()
     with zipfile.ZipFile(a) as zf:
-        assert zf.namelist() == ["processor.py"]
-        info = zf.getinfo("processor.py")
-        assert info.date_time == (1980, 1, 1, 0, 0, 0)
-        assert info.external_attr >> 16 == 0o100644
-        assert zf.read("processor.py") == (BUILD.parent / "processor.py").read_bytes()
+        assert zf.namelist() == MODULES
+        for name in MODULES:
+            info = zf.getinfo(name)
+            assert info.date_time == (1980, 1, 1, 0, 0, 0)
+            assert info.external_attr >> 16 == 0o100644
+            assert zf.read(name) == (BUILD.parent / name).read_bytes()
 
 
 def test_zip_runs_as_the_handler(tmp_path: Path):
-    # Lambda puts the zip's root on sys.path and imports "processor"; a fresh interpreter with
-    # only the zip on its path (no repo, no venv packages) does the same.
+    # Lambda puts the zip's root on sys.path and imports "handler", which imports its sibling
+    # modules; a fresh interpreter with only the zip on its path (no repo, no venv packages) does
+    # the same, so a module missing from the zip fails here.
     out = tmp_path / "processor.zip"
     run_build(out)
     script = (
-        "import json, sys, processor; "
-        "print(processor.__file__); "
-        "print(json.dumps(processor.handler(json.load(sys.stdin), None)))"
+        "import json, sys, handler; "
+        "print(json.dumps(sorted(m.__file__ for m in sys.modules.values() "
+        f"if getattr(m, '__file__', None) and m.__file__.startswith({str(out)!r})))); "
+        "print(json.dumps(handler.handler(json.load(sys.stdin), None)))"
     )
     proc = subprocess.run(
         [
@@ -64,8 +68,8 @@ def test_zip_runs_as_the_handler(tmp_path: Path):
         env={"TXVIZ_CARD_TOKEN_KEY": TEST_KEY},
     )
     assert proc.returncode == 0, proc.stderr
-    origin, body = proc.stdout.splitlines()
-    assert origin == str(out / "processor.py")
+    origins, body = proc.stdout.splitlines()
+    assert json.loads(origins) == [str(out / name) for name in MODULES]
     (rec,) = json.loads(body)["records"]
     assert rec["result"] == "Ok"
     assert json.loads(base64.b64decode(rec["data"]))["card_last4"] == "2095"

@@ -8,50 +8,44 @@ import math
 from pathlib import Path
 from typing import Any
 
-import processor
 import pytest
+import scoring
+import validate
+from handler import CARD_TOKEN_KEY_ENV, handler
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from records import process_records
 
 from txviz_pipeline import schema
 
 from .builders import BASE_RECORD, TEST_KEY, b64, decode, event, line, numbered
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# CI clones the repository into some folder and lays shared/ beside it.
-SAMPLE_EVENT = (
-    REPO_ROOT.parent / "shared" / "fixtures" / "firehose-events" / "direct-put-event.json"
-)
+SAMPLE_EVENT = Path(__file__).with_name("fixtures") / "direct-put-event.json"
 
 
 @pytest.fixture(autouse=True)
 def card_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(processor.CARD_TOKEN_KEY_ENV, TEST_KEY)
+    monkeypatch.setenv(CARD_TOKEN_KEY_ENV, TEST_KEY)
 
 
 def test_lambda_schema_agrees():
-    assert processor.NDJSON_FIELDS == schema.NDJSON_FIELDS
-    assert processor.CATEGORIES == schema.CATEGORIES
-    assert tuple(schema.LANDING_FIELDS) == processor.LANDING_FIELDS
-    assert processor.REPLAY_ID_FIELD == schema.REPLAY_ID_FIELD
-    assert processor.REPLAY_ID_PATTERN == schema.REPLAY_ID_PATTERN
-    assert set(processor.HIGH_AMOUNT_FOR_CATEGORY) == set(schema.CATEGORIES)
-    assert set(schema.CATEGORIES) >= processor.HIGH_RISK_CATEGORIES
+    assert validate.NDJSON_FIELDS == schema.NDJSON_FIELDS
+    assert validate.CATEGORIES == schema.CATEGORIES
+    assert validate.REPLAY_ID_FIELD == schema.REPLAY_ID_FIELD
+    assert validate.REPLAY_ID_PATTERN == schema.REPLAY_ID_PATTERN
+    assert set(scoring.HIGH_AMOUNT_FOR_CATEGORY) == set(schema.CATEGORIES)
+    assert set(schema.CATEGORIES) >= scoring.HIGH_RISK_CATEGORIES
 
 
 def test_aws_sample_event_fails_both_records_with_reasons(caplog):
-    assert SAMPLE_EVENT.is_file(), (
-        f"AWS's sample Firehose event is missing: expected {SAMPLE_EVENT} "
-        "(shared/ must sit beside the repository root)"
-    )
     sample = json.loads(SAMPLE_EVENT.read_text())
     with caplog.at_level("WARNING", logger="txviz.processor"):
-        out = processor.handler(sample, None)
+        out = handler(sample, None)
     assert out["records"] == [
         {"recordId": r["recordId"], "result": "ProcessingFailed", "data": r["data"]}
         for r in sample["records"]
     ]
-    results = processor.process_records(sample["records"], TEST_KEY.encode())
+    results = process_records(sample["records"], TEST_KEY.encode())
     assert results[0].reason.startswith("invalid_json:")  # "Hello World"
     assert results[1].reason == "missing_fields: " + ", ".join(schema.NDJSON_FIELDS)
     logged = [json.loads(r.getMessage()) for r in caplog.records]
@@ -65,7 +59,7 @@ def test_aws_sample_event_fails_both_records_with_reasons(caplog):
 def test_event_of_generated_records_round_trips():
     recs = [numbered(i) for i in range(50)]
     ev = event([line(r) for r in recs])
-    out = processor.handler(json.loads(json.dumps(ev)), None)
+    out = handler(json.loads(json.dumps(ev)), None)
     assert [r["recordId"] for r in out["records"]] == [r["recordId"] for r in ev["records"]]
     assert {r["result"] for r in out["records"]} == {"Ok"}
     landed = [decode(r["data"]) for r in out["records"]]
@@ -86,7 +80,7 @@ def test_event_of_generated_records_round_trips():
 
 
 def _check_contract(entries: list[Any]) -> dict[str, Any]:
-    out = processor.handler({"records": entries}, None)
+    out = handler({"records": entries}, None)
     json.dumps(out, allow_nan=False)
     usable = [
         e["recordId"]
@@ -134,7 +128,7 @@ def test_arbitrary_json_values_never_crash(values: list[Any]):
 @given(st.sampled_from(schema.NDJSON_FIELDS), json_values)
 def test_any_value_in_any_field_is_ok_or_a_reasoned_failure(name: str, value: Any):
     rec = dict(BASE_RECORD, **{name: value})
-    (res,) = processor.process_records([{"recordId": "a", "data": b64(line(rec))}], b"k" * 16)
+    (res,) = process_records([{"recordId": "a", "data": b64(line(rec))}], b"k" * 16)
     if res.result == "Ok":
         landed = decode(res.data)
         assert list(landed) == list(schema.LANDING_FIELDS)
@@ -147,7 +141,7 @@ def test_any_value_in_any_field_is_ok_or_a_reasoned_failure(name: str, value: An
 @given(st.text(max_size=60), st.text(max_size=60))
 def test_unicode_merchant_and_city(merchant: str, city: str):
     rec = dict(BASE_RECORD, merchant=merchant, city=city)
-    (res,) = processor.process_records([{"recordId": "a", "data": b64(line(rec))}], b"k" * 16)
+    (res,) = process_records([{"recordId": "a", "data": b64(line(rec))}], b"k" * 16)
     if res.result == "Ok":
         landed = decode(res.data)
         assert (landed["merchant"], landed["city"]) == (merchant, city)

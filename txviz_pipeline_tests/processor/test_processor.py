@@ -9,8 +9,10 @@ import json
 import logging
 from datetime import UTC, datetime
 
-import processor
 import pytest
+from handler import CARD_TOKEN_KEY_ENV, ConfigurationError, handler
+from records import process_records
+from response import LAMBDA_PAYLOAD_LIMIT, Result, entry_size
 
 from txviz_pipeline import schema
 
@@ -30,18 +32,18 @@ PYTHON_TYPES = {
 
 @pytest.fixture(autouse=True)
 def card_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(processor.CARD_TOKEN_KEY_ENV, TEST_KEY)
+    monkeypatch.setenv(CARD_TOKEN_KEY_ENV, TEST_KEY)
 
 
-def run(*records: dict | bytes, **kwargs) -> list[processor.Result]:
+def run(*records: dict | bytes, **kwargs) -> list[Result]:
     entries = [
         {"recordId": f"r{i}", "data": b64(r if isinstance(r, bytes) else line(r))}
         for i, r in enumerate(records)
     ]
-    return processor.process_records(entries, KEY, now=NOW, **kwargs)
+    return process_records(entries, KEY, now=NOW, **kwargs)
 
 
-def one(rec: dict | bytes) -> processor.Result:
+def one(rec: dict | bytes) -> Result:
     (res,) = run(rec)
     return res
 
@@ -125,8 +127,8 @@ def test_card_number_as_integer_is_the_same_card():
 
 def test_card_token_depends_on_the_key():
     entries = [{"recordId": "a", "data": b64(line(BASE_RECORD))}]
-    a = decode(processor.process_records(entries, KEY, now=NOW)[0].data)
-    b = decode(processor.process_records(entries, b"another-key-0123456789", now=NOW)[0].data)
+    a = decode(process_records(entries, KEY, now=NOW)[0].data)
+    b = decode(process_records(entries, b"another-key-0123456789", now=NOW)[0].data)
     assert a["card_token"] != b["card_token"] and len(a["card_token"]) == 32
 
 
@@ -254,12 +256,14 @@ def test_reasons_never_echo_personal_values():
 
 
 def test_missing_key_is_a_loud_configuration_error(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv(processor.CARD_TOKEN_KEY_ENV)
-    with pytest.raises(processor.ConfigurationError, match="TXVIZ_CARD_TOKEN_KEY is not set"):
-        processor.handler(event([line(BASE_RECORD)]), None)
-    monkeypatch.setenv(processor.CARD_TOKEN_KEY_ENV, "short")
-    with pytest.raises(processor.ConfigurationError, match="at least 16"):
-        processor.handler(event([line(BASE_RECORD)]), None)
+    monkeypatch.delenv(CARD_TOKEN_KEY_ENV)
+    with pytest.raises(ConfigurationError, match="TXVIZ_CARD_TOKEN_KEY is not set"):
+        handler(event([line(BASE_RECORD)]), None)
+    monkeypatch.setenv(CARD_TOKEN_KEY_ENV, "k" * 15)
+    with pytest.raises(ConfigurationError, match="is 15 characters; at least 16"):
+        handler(event([line(BASE_RECORD)]), None)
+    monkeypatch.setenv(CARD_TOKEN_KEY_ENV, "k" * 16)
+    assert handler(event([line(BASE_RECORD)]), None)["records"][0]["result"] == "Ok"
 
 
 @pytest.mark.parametrize(
@@ -267,7 +271,7 @@ def test_missing_key_is_a_loud_configuration_error(monkeypatch: pytest.MonkeyPat
     [None, [], "records", {}, {"records": None}, {"records": {"a": 1}}, {"records": "x"}],
 )
 def test_malformed_event_returns_no_records(bad_event):
-    assert processor.handler(bad_event, None) == {"records": []}
+    assert handler(bad_event, None) == {"records": []}
 
 
 def test_entries_without_usable_record_id_are_left_out_and_logged(caplog):
@@ -284,7 +288,7 @@ def test_entries_without_usable_record_id_are_left_out_and_logged(caplog):
         {"recordId": "d", "data": "!!!not base64!!!"},
     ]
     with caplog.at_level(logging.INFO, logger="txviz.processor"):
-        out = processor.handler({"records": entries}, None)
+        out = handler({"records": entries}, None)
     assert [(r["recordId"], r["result"]) for r in out["records"]] == [
         ("a", "Ok"),
         ("b", "ProcessingFailed"),
@@ -307,14 +311,14 @@ def test_entries_without_usable_record_id_are_left_out_and_logged(caplog):
     assert reasons[1].startswith("missing_record_id:")
     assert reasons[8].startswith("not_base64:")
     # process_records still reports every entry, so a caller can route the unreturnable ones.
-    res = processor.process_records(entries, KEY, now=NOW)
+    res = process_records(entries, KEY, now=NOW)
     assert len(res) == len(entries) and res[4].record_id is None
 
 
 def test_every_response_record_has_a_logged_reason_unless_ok(caplog):
     ev = event([line(BASE_RECORD), b"Hello", line(BASE_RECORD)])
     with caplog.at_level(logging.WARNING, logger="txviz.processor"):
-        out = processor.handler(ev, None)
+        out = handler(ev, None)
     logged = {
         json.loads(r.getMessage())["recordId"]: json.loads(r.getMessage())["reason"]
         for r in caplog.records
@@ -327,9 +331,11 @@ def test_every_response_record_has_a_logged_reason_unless_ok(caplog):
 def test_response_budget_fails_the_overflow_and_its_dropped_twins():
     recs = [line(numbered(i)) for i in range(10)]
     full = run(*recs, recs[9])
-    budget = sum(processor._entry_size(r) for r in full) - 1
+    budget = sum(entry_size(r) for r in full) - 1
+    # A response of exactly the budget fits; one byte less does not.
+    assert run(*recs, recs[9], response_budget=budget + 1) == full
     fitted = run(*recs, recs[9], response_budget=budget)
-    assert sum(processor._entry_size(r) for r in fitted) <= budget
+    assert sum(entry_size(r) for r in fitted) <= budget
     assert [r.result for r in fitted[:9]] == ["Ok"] * 9
     assert fitted[9].result == "ProcessingFailed" and fitted[9].reason.startswith("response_limit:")
     assert base64.b64decode(fitted[9].data) == recs[9]
@@ -358,20 +364,16 @@ def _event_of_size(limit: int) -> dict:
 def test_response_stays_under_6_mb_for_a_6_mb_event():
     # A landing line is longer than the replay's line (token, features, score), so an event at
     # Lambda's 6 MB request limit cannot come back all Ok: the overflow returns for redelivery.
-    ev = _event_of_size(processor.LAMBDA_PAYLOAD_LIMIT)
-    assert (
-        processor.LAMBDA_PAYLOAD_LIMIT - 2000
-        < len(json.dumps(ev))
-        <= processor.LAMBDA_PAYLOAD_LIMIT
-    )
-    out = processor.handler(ev, None)
-    assert len(json.dumps(out)) <= processor.LAMBDA_PAYLOAD_LIMIT
+    ev = _event_of_size(LAMBDA_PAYLOAD_LIMIT)
+    assert LAMBDA_PAYLOAD_LIMIT - 2000 < len(json.dumps(ev)) <= LAMBDA_PAYLOAD_LIMIT
+    out = handler(ev, None)
+    assert len(json.dumps(out)) <= LAMBDA_PAYLOAD_LIMIT
     assert [r["recordId"] for r in out["records"]] == [e["recordId"] for e in ev["records"]]
     results = [r["result"] for r in out["records"]]
     ok = results.count("Ok")
     assert 0 < ok < len(results)
     assert results == ["Ok"] * ok + ["ProcessingFailed"] * (len(results) - ok)
-    failed = processor.process_records(ev["records"], KEY)[ok]
+    failed = process_records(ev["records"], KEY)[ok]
     assert failed.reason.startswith("response_limit:")
     assert failed.data == ev["records"][ok]["data"]
 
@@ -379,16 +381,16 @@ def test_response_stays_under_6_mb_for_a_6_mb_event():
 @pytest.mark.parametrize("buffer_mb", [1, 3])
 def test_firehose_processor_buffer_comes_back_all_ok(buffer_mb: int):
     # Firehose hands the Lambda at most BufferSizeInMBs (0.2-3 MB, default 1 MB) of record data.
-    ev = _event_of_size(processor.LAMBDA_PAYLOAD_LIMIT)
+    ev = _event_of_size(LAMBDA_PAYLOAD_LIMIT)
     raw, entries = 0, []
     for entry in ev["records"]:
         raw += len(base64.b64decode(entry["data"]))
         if raw > buffer_mb * 1_000_000:
             break
         entries.append(entry)
-    out = processor.handler({"records": entries}, None)
+    out = handler({"records": entries}, None)
     assert {r["result"] for r in out["records"]} == {"Ok"}
-    assert len(json.dumps(out)) <= processor.LAMBDA_PAYLOAD_LIMIT
+    assert len(json.dumps(out)) <= LAMBDA_PAYLOAD_LIMIT
 
 
 def test_entry_size_matches_the_serialised_response():
@@ -397,7 +399,7 @@ def test_entry_size_matches_the_serialised_response():
         {"recordId": "dup", "data": b64(line(numbered(1)))},
         {"recordId": "bad", "data": b64(b"nope")},
     ]
-    results = processor.process_records(entries, KEY, now=NOW)
+    results = process_records(entries, KEY, now=NOW)
     assert [r.result for r in results] == ["Ok", "Dropped", "ProcessingFailed"]
     for r in results:
-        assert processor._entry_size(r) == len(json.dumps(r.to_firehose())) + 2
+        assert entry_size(r) == len(json.dumps(r.to_firehose())) + 2

@@ -1,4 +1,4 @@
-"""A tiny Firehose processor with lambda/processor.py's shape, for the embedded-stack tests.
+"""A tiny Firehose processor with lambda/handler.py's shape, for the embedded-stack tests.
 
 Records containing "bad" fail with a reason, a repeat of an earlier payload in the same event is
 Dropped, every other record comes back upper-cased. Markers in a payload change the whole

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -171,3 +172,45 @@ def test_error_record_has_aws_fields():
         "rawData": base64.b64encode(b"raw\n").decode(),
         "lambdaArn": ARN,
     }
+
+
+def test_repo_processor_loads_with_its_modules_and_leaves_sys_modules_alone(monkeypatch):
+    monkeypatch.delenv(hook.PROCESSOR_PATH_ENV, raising=False)
+    monkeypatch.setenv("TXVIZ_CARD_TOKEN_KEY", "test-card-token-key-0123456789")
+    assert hook.processor_path() == settings.REPO_ROOT / "lambda" / "handler.py"
+    before = dict(sys.modules)
+    [outcome] = hook.invoke(ARN, event(b"Hello World"))
+    assert outcome.result == "ProcessingFailed"
+    assert outcome.error_message.startswith("invalid_json:")
+    # Only the handler itself stays registered (under its own name); its siblings do not.
+    added = set(sys.modules) - set(before)
+    assert all(name.startswith("txviz_processor_") for name in added), added
+    assert all(sys.modules[name] is module for name, module in before.items())
+
+
+def write_processor(folder: Path, reason: str) -> Path:
+    folder.mkdir(exist_ok=True)
+    (folder / "rules.py").write_text(f"REASON = {reason!r}\n")
+    (folder / "handler.py").write_text(
+        "from rules import REASON\n"
+        "def handler(event, context):\n"
+        "    raise ValueError(REASON)\n"
+    )
+    return folder / "handler.py"
+
+
+def test_sibling_modules_come_from_the_handlers_folder_and_reload(tmp_path: Path, monkeypatch):
+    first = write_processor(tmp_path / "a", "rules of a")
+    second = write_processor(tmp_path / "b", "rules of b")
+    monkeypatch.setenv(hook.PROCESSOR_PATH_ENV, str(first))
+    with pytest.raises(hook.InvocationError, match="rules of a"):
+        hook.invoke(ARN, event(b"x"))
+    monkeypatch.setenv(hook.PROCESSOR_PATH_ENV, str(second))
+    with pytest.raises(hook.InvocationError, match="rules of b"):
+        hook.invoke(ARN, event(b"x"))
+    # Editing only a sibling module reloads the processor.
+    (tmp_path / "a" / "rules.py").write_text("REASON = 'edited rules of a'\n")
+    monkeypatch.setenv(hook.PROCESSOR_PATH_ENV, str(first))
+    with pytest.raises(hook.InvocationError, match="edited rules of a"):
+        hook.invoke(ARN, event(b"x"))
+    assert "rules" not in sys.modules

@@ -1,4 +1,4 @@
-"""The embedded stack running the repo's lambda/processor.py on real Firehose deliveries."""
+"""The embedded stack running lambda/handler.py on real Firehose deliveries."""
 
 from __future__ import annotations
 

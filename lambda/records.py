@@ -1,0 +1,221 @@
+"""Firehose input records to results: each valid transaction becomes its landing line.
+
+Input: Firehose Direct PUT records whose data is one NDJSON line of the replay (the keys of
+``validate.NDJSON_FIELDS``). Output per record, in input order: ``Ok`` with the landing line
+(the keys of ``txviz_pipeline.schema.LANDING_FIELDS``, in that order) and event-time partition
+keys, ``ProcessingFailed`` with the original data (Firehose writes it under the error prefix),
+or ``Dropped`` for an exact byte duplicate of an earlier record of the same invocation whose
+twin is delivered ``Ok``. The landing line drops the card number, names, street and date of
+birth: a keyed card token, age and age band stand in for them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from response import (
+    DROPPED,
+    OK,
+    PROCESSING_FAILED,
+    RESPONSE_BUDGET_BYTES,
+    Result,
+    fit_response,
+)
+from scoring import score_fraud
+from validate import RecordError, decode, parse_line, validate
+
+# 32 hex chars = 128 bits: collisions need ~2^64 cards, and half the width keeps landing lines
+# and dashboard tables small. Still keyed, so a token never reveals the card without the key.
+CARD_TOKEN_HEX_CHARS = 32
+AGE_BANDS: tuple[tuple[int, str], ...] = (
+    (25, "<25"),
+    (35, "25-34"),
+    (45, "35-44"),
+    (55, "45-54"),
+    (65, "55-64"),
+)
+OLDEST_AGE_BAND = "65+"
+EARTH_RADIUS_KM = 6371.0088
+
+
+def process_records(
+    records: list[Any],
+    key: bytes,
+    now: datetime | None = None,
+    response_budget: int = RESPONSE_BUDGET_BYTES,
+) -> list[Result]:
+    """Transform Firehose input records; one Result per entry, in order, never raising.
+
+    An entry without a usable recordId (not a non-empty string) gets ``record_id=None``: the
+    handler cannot return it to Firehose, but callers can still route it with its reason.
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    processed_at = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    # Event times are naive UTC; compare them with a naive UTC clock read once per batch.
+    now = now.replace(tzinfo=None)
+    # Byte-identical lines share one fate: the first is transformed, the rest are Dropped when
+    # it is Ok (row_id makes distinct source rows distinct, so this only removes true repeats).
+    first_index: dict[bytes, int] = {}
+    results: list[Result] = []
+    originals: list[str] = []
+    twins: list[int | None] = []
+    for entry in records:
+        record_id = _record_id(entry)
+        raw = entry.get("data") if isinstance(entry, dict) else None
+        original = raw if isinstance(raw, str) else ""
+        line: bytes | None = None
+        twin: int | None = None
+        try:
+            if record_id is None:
+                raise RecordError(
+                    "missing_record_id", "input record has no non-empty string 'recordId'"
+                )
+            line = decode(raw)
+            twin = first_index.get(line)
+            if twin is not None:
+                result = _twin_result(record_id, original, results[twin])
+            else:
+                landing, keys = transform_line(line, key, now, processed_at)
+                data = base64.b64encode(landing).decode("ascii")
+                result = Result(record_id, OK, data, None, keys)
+        except RecordError as err:
+            failed = original if line is not None else _failed_data(raw)
+            result = Result(record_id, PROCESSING_FAILED, failed, str(err))
+        except Exception as err:  # noqa: BLE001 - one bad record must never fail the batch
+            reason = f"internal_error: {type(err).__name__}"
+            failed = original if line is not None else _failed_data(raw)
+            result = Result(record_id, PROCESSING_FAILED, failed, reason)
+        if line is not None and twin is None:
+            first_index[line] = len(results)
+        results.append(result)
+        originals.append(original if result.result == OK else result.data)
+        twins.append(twin)
+    return fit_response(results, originals, twins, response_budget)
+
+
+def _record_id(entry: Any) -> str | None:
+    if isinstance(entry, dict):
+        rid = entry.get("recordId")
+        if isinstance(rid, str) and rid:
+            return rid
+    return None
+
+
+def _failed_data(raw: Any) -> str:
+    """Data for a record that never decoded: its own base64, or its text re-encoded as base64."""
+    if not isinstance(raw, str):
+        return ""
+    try:
+        base64.b64decode(raw, validate=True)
+        return raw
+    except (binascii.Error, ValueError):
+        # Firehose always sends base64; other callers still get a response Firehose can read.
+        return base64.b64encode(raw.encode("utf-8", "surrogatepass")).decode("ascii")
+
+
+def _twin_result(record_id: str, original: str, twin: Result) -> Result:
+    if twin.result == OK:
+        reason = (
+            "duplicate: byte-identical to earlier record "
+            f"{twin.record_id!r} of this batch, which is delivered Ok"
+        )
+        return Result(record_id, DROPPED, original, reason)
+    return Result(record_id, PROCESSING_FAILED, original, twin.reason)
+
+
+def transform_line(
+    line: bytes, key: bytes, now: datetime, processed_at: str
+) -> tuple[bytes, dict[str, str]]:
+    """One NDJSON line to (landing line + newline, partition keys); ``now`` is naive UTC."""
+    fields = validate(parse_line(line), now)
+    landing = normalise(fields, key, processed_at)
+    # ensure_ascii=False keeps non-ASCII text as compact as it arrived; compact separators keep
+    # the landing line smaller than the input line, which bounds the response size.
+    text = json.dumps(landing, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON escapes can smuggle lone surrogates ("\ud800") that no UTF-8 reader accepts.
+        raise RecordError("bad_value", "text contains an unpaired UTF-16 surrogate") from None
+    return encoded + b"\n", partition_keys(fields["event_text"])
+
+
+def normalise(fields: dict[str, Any], key: bytes, processed_at: str) -> dict[str, Any]:
+    """The landing record (schema.LANDING_FIELDS, in order) from validated fields."""
+    event_dt: datetime = fields["event_dt"]
+    cc_num: str = fields["cc_num"]
+    amount = round(fields["amount"], 2)
+    hour = event_dt.hour
+    age = fields["age"]
+    score, reasons = score_fraud(amount, fields["category"], hour)
+    return {
+        "trans_num": fields["trans_num"],
+        "row_id": fields["row_id"],
+        "event_time": f"{fields['event_text'][:10]}T{fields['event_text'][11:]}Z",
+        "unix_time": fields["unix_time"],
+        "category": fields["category"],
+        "amount": amount,
+        "merchant": fields["merchant"],
+        "merch_lat": fields["merch_lat"],
+        "merch_long": fields["merch_long"],
+        "card_last4": cc_num[-4:],
+        "card_token": card_token(key, cc_num),
+        "gender": fields["gender"],
+        "city": fields["city"],
+        "state": fields["state"],
+        "zip": fields["zip"],
+        "lat": fields["lat"],
+        "long": fields["long"],
+        "city_pop": fields["city_pop"],
+        "job": fields["job"],
+        "age": age,
+        "age_band": age_band(age),
+        "hour": hour,
+        "distance_km": round(
+            haversine_km(fields["lat"], fields["long"], fields["merch_lat"], fields["merch_long"]),
+            3,
+        ),
+        "is_fraud": fields["is_fraud"],
+        "fraud_score": score,
+        "fraud_reasons": reasons,
+        "processed_at": processed_at,
+        "replay_id": fields["replay_id"],
+    }
+
+
+def card_token(key: bytes, cc_num: str) -> str:
+    """Keyed, irreversible card identifier: HMAC-SHA256(key, digits), first 32 hex chars."""
+    return hmac.new(key, cc_num.encode("ascii"), hashlib.sha256).hexdigest()[:CARD_TOKEN_HEX_CHARS]
+
+
+def age_band(age: int) -> str:
+    """The reporting band for an age: <25, 25-34, 35-44, 45-54, 55-64 or 65+."""
+    for upper, band in AGE_BANDS:
+        if age < upper:
+            return band
+    return OLDEST_AGE_BAND
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km between two points in degrees."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def partition_keys(event_text: str) -> dict[str, str]:
+    """Firehose dynamic-partitioning keys from a validated 'YYYY-MM-DD HH:MM:SS' event time."""
+    return {
+        "event_year": event_text[0:4],
+        "event_month": event_text[5:7],
+        "event_day": event_text[8:10],
+        "event_hour": event_text[11:13],
+    }
