@@ -39,6 +39,11 @@ DEFAULT_MOTO_PORT = 5055
 DEFAULT_DASHBOARD_PORT = 8501
 DEFAULT_DAGSTER_PORT = 3000
 LOCALHOST = "127.0.0.1"
+# Firehose delivers when its buffer fills or its interval (60 s in infra/) passes, then the
+# processor runs: replay_reconciles allows a few intervals before calling a row missing.
+DEFAULT_RECONCILE_WAIT_S = 300.0
+# While a replay runs, a landing zone silent this long is stale (landing_fresh_during_replay).
+DEFAULT_MAX_LANDING_SILENCE_MINUTES = 5.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ class Settings:
     delivery_stream: str = DELIVERY_STREAM
     # Local, git-ignored working folder: NDJSON, checkpoints, the local SPICE, DAGSTER_HOME.
     home: Path = field(default_factory=lambda: REPO_ROOT / ".txviz")
+    reconcile_wait_s: float = DEFAULT_RECONCILE_WAIT_S
+    max_landing_silence_minutes: float = DEFAULT_MAX_LANDING_SILENCE_MINUTES
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -62,6 +69,12 @@ class Settings:
             bucket=env.get("TXVIZ_BUCKET", BUCKET),
             delivery_stream=env.get("TXVIZ_DELIVERY_STREAM", DELIVERY_STREAM),
             home=Path(env.get("TXVIZ_HOME", REPO_ROOT / ".txviz")),
+            reconcile_wait_s=float(
+                env.get("TXVIZ_RECONCILE_WAIT_S") or DEFAULT_RECONCILE_WAIT_S
+            ),
+            max_landing_silence_minutes=float(
+                env.get("TXVIZ_MAX_LANDING_SILENCE_MINUTES") or DEFAULT_MAX_LANDING_SILENCE_MINUTES
+            ),
         )
 
     @property

@@ -1,4 +1,3 @@
-import base64
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -6,26 +5,11 @@ import pytest
 
 from txviz_pipeline import aws
 from txviz_pipeline.landing.reconcile import dataset_row_ids, reconcile_replay
-from txviz_pipeline.schema import LANDING_FIELDS
+from txviz_pipeline_tests.compaction.records import landing_record, processing_failed_line
 
 
 def landing_line(row_id: int, replay_id: str | None) -> bytes:
-    samples = {"string": "x", "string?": None, "int64": 1, "float64": 1.5, "list<string>": []}
-    record = {name: samples[kind] for name, kind in LANDING_FIELDS.items()}
-    record.update(trans_num=f"{row_id:032x}", row_id=row_id, replay_id=replay_id)
-    return orjson.dumps(record)
-
-
-def error_line(row_id: int, replay_id: str, reason: str) -> bytes:
-    raw = orjson.dumps({"row_id": row_id, "amt": -1, "replay_id": replay_id})
-    return orjson.dumps(
-        {
-            "attemptsMade": 1,
-            "errorCode": "Lambda.ProcessingFailedStatus",
-            "errorMessage": reason,
-            "rawData": base64.b64encode(raw).decode(),
-        }
-    )
+    return orjson.dumps(landing_record(row_id, replay_id=replay_id))
 
 
 @pytest.mark.integration
@@ -45,7 +29,10 @@ def test_every_row_is_accounted_for_and_missing_ones_are_named(moto_settings):
     put(f"landing/{hour}/c", [landing_line(9, "r2"), landing_line(9, None)])
     put(
         f"errors/processing-failed/{hour}/e",
-        [error_line(6, "r1", "bad_value: amt -1 is negative"), error_line(7, "r1", "bad_value: x")],
+        [
+            processing_failed_line(6, "r1", "bad_value: amt -1 is negative"),
+            processing_failed_line(7, "r1", "bad_value: x"),
+        ],
     )
     put("errors/replay-failed/r1/rows-8-9.ndjson", [orjson.dumps({"row_id": 8, "reason": "x"})])
 
