@@ -1,10 +1,16 @@
+import base64
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 
 from txviz_pipeline import aws
-from txviz_pipeline.landing.reconcile import dataset_row_ids, reconcile_replay
+from txviz_pipeline.landing.reconcile import (
+    Reconciliation,
+    _failed_rows,
+    dataset_row_ids,
+    reconcile_replay,
+)
 from txviz_pipeline_tests.compaction.records import landing_record, processing_failed_line
 
 
@@ -73,3 +79,31 @@ def test_dataset_row_ids_follow_the_parts(tmp_path):
     )
     assert dataset_row_ids(tmp_path, 3) == [0, 2, 5]
     assert dataset_row_ids(tmp_path, 2) == [0, 2]
+
+
+def test_failed_rows_read_past_blank_foreign_and_broken_lines():
+    """One error object mixes replays, blank lines and damage: every line of this replay counts."""
+    long_reason = "x" * 100 + ": detail"
+    no_reason = {"rawData": base64.b64encode(b'{"row_id": 3, "replay_id":"r1"}').decode()}
+    body = b"\n".join(
+        [
+            processing_failed_line(1, "other", "bad_value: a"),
+            b"",
+            b"{not json",
+            orjson.dumps({"errorMessage": "no raw data"}),
+            processing_failed_line(2, "r1", long_reason),
+            orjson.dumps(no_reason),
+        ]
+    )
+    assert _failed_rows([body], "r1") == [(2, "x" * 80), (3, "no reason given")]
+
+
+def test_describe_names_at_most_twenty_missing_rows():
+    result = Reconciliation(replay_id="r1", rows=30, sent=30, landed_ok=5, missing=list(range(25)))
+    shown = ", ".join(map(str, range(20)))
+    assert result.describe() == (
+        "replay r1: 30 rows = 30 sent + 0 dead-lettered; sent = 5 Ok + 0 processing-failed + "
+        f"0 dropped; MISSING 25 rows: row_id {shown} and 5 more"
+    )
+    result.missing = list(range(20))
+    assert result.describe().endswith(f"MISSING 20 rows: row_id {shown}")
