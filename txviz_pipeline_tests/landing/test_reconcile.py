@@ -107,3 +107,29 @@ def test_describe_names_at_most_twenty_missing_rows():
     )
     result.missing = list(range(20))
     assert result.describe().endswith(f"MISSING 20 rows: row_id {shown}")
+
+
+@pytest.mark.integration
+def test_long_replay_finds_rows_landed_in_its_first_hour(moto_settings):
+    s3 = aws.client("s3", moto_settings)
+    s3.create_bucket(Bucket=moto_settings.bucket)
+    now = datetime.now(UTC)
+    started_at = now - timedelta(hours=5)
+    first_hour = started_at.strftime("%Y/%m/%d/%H")
+    s3.put_object(
+        Bucket=moto_settings.bucket, Key=f"landing/{first_hour}/a", Body=landing_line(0, "r1")
+    )
+    s3.put_object(
+        Bucket=moto_settings.bucket,
+        Key=f"landing/{now.strftime('%Y/%m/%d/%H')}/b",
+        Body=landing_line(1, "r1"),
+    )
+    result = reconcile_replay(
+        s3,
+        moto_settings.bucket,
+        replay_id="r1",
+        expected_row_ids=[0, 1],
+        started_at=started_at,
+        now=now,
+    )
+    assert result.reconciles, result.describe()
