@@ -6,6 +6,7 @@ import pytest
 
 from txviz_pipeline.landing.scanner import (
     SeenKeys,
+    key_digest,
     normalise_key,
     partition_of,
     recent_partitions,
@@ -117,3 +118,22 @@ def test_burst_of_s3_objects_on_moto_server(moto_settings):
         seen.extend(k for keys in result.new_keys.values() for k in keys)
     assert len(written) == 2000
     assert sorted(seen) == sorted(written)
+
+
+def test_key_digest_is_sixteen_hex_chars():
+    # The cursor holds one digest per key of the lookback window: its size is the cursor's size.
+    digest = key_digest(firehose_key("2026/11/27/09", 1, "a"))
+    assert len(digest) == 16 and int(digest, 16) >= 0
+    assert digest != key_digest(firehose_key("2026/11/27/09", 1, "b"))
+
+
+@pytest.mark.integration
+def test_s3_key_lister_lists_only_under_the_prefix(moto_settings):
+    from txviz_pipeline import aws
+
+    s3 = aws.client("s3", moto_settings)
+    s3.create_bucket(Bucket=moto_settings.bucket)
+    for key in ("landing/2026/11/27/09/a", "landing/2026/11/27/10/b", "curated/x"):
+        s3.put_object(Bucket=moto_settings.bucket, Key=key, Body=b"{}\n")
+    lister = s3_key_lister(s3, moto_settings.bucket)
+    assert list(lister("landing/2026/11/27/09/")) == ["landing/2026/11/27/09/a"]
