@@ -137,3 +137,14 @@ def test_s3_key_lister_lists_only_under_the_prefix(moto_settings):
         s3.put_object(Bucket=moto_settings.bucket, Key=key, Body=b"{}\n")
     lister = s3_key_lister(s3, moto_settings.bucket)
     assert list(lister("landing/2026/11/27/09/")) == ["landing/2026/11/27/09/a"]
+
+
+def test_oldest_hour_in_the_window_is_remembered():
+    """The oldest hour still inside the lookback is kept in the cursor, so it is not re-reported."""
+    bucket = FakeBucket()
+    bucket.keys += [firehose_key("2026/11/27/07", 1, "a"), firehose_key("2026/11/27/09", 1, "b")]
+    first = scan_landing(bucket.list_keys, None, now=NOW, lookback_hours=2)
+    assert (first.new_count, first.listed) == (2, 2)
+    assert " " not in first.cursor  # compact: the cursor is stored on every tick
+    again = scan_landing(bucket.list_keys, first.cursor, now=NOW, lookback_hours=2)
+    assert (again.new_count, again.listed) == (0, 2)
