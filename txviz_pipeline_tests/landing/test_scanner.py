@@ -47,6 +47,8 @@ def test_directory_markers_skipped_and_event_keys_decoded():
     assert normalise_key("") is None
     encoded = "landing%2F2026%2F11%2F27%2F09%2Fa+b%3Dc"
     assert normalise_key(encoded, url_encoded=True) == "landing/2026/11/27/09/a b=c"
+    # Listed keys are already decoded: a literal "+" stays a "+".
+    assert normalise_key("landing/2026/11/27/09/a+b") == "landing/2026/11/27/09/a+b"
 
 
 def test_same_second_burst_every_key_seen_exactly_once():
@@ -91,7 +93,7 @@ def test_late_object_in_previous_hour_is_found():
 
 
 def test_unknown_cursor_version_is_rejected():
-    with pytest.raises(ValueError, match="cursor version"):
+    with pytest.raises(ValueError, match="cursor version 99"):
         SeenKeys.from_cursor('{"v": 99, "seen": {}}')
 
 
