@@ -38,6 +38,7 @@ def test_every_row_is_accounted_for_and_missing_ones_are_named(moto_settings):
         [
             processing_failed_line(6, "r1", "bad_value: amt -1 is negative"),
             processing_failed_line(7, "r1", "bad_value: x"),
+            processing_failed_line(6, "r1", "bad_value: amt -1 is negative"),  # redelivered
         ],
     )
     put("errors/replay-failed/r1/rows-8-9.ndjson", [orjson.dumps({"row_id": 8, "reason": "x"})])
@@ -52,11 +53,12 @@ def test_every_row_is_accounted_for_and_missing_ones_are_named(moto_settings):
     )
     assert (result.rows, result.sent, result.dead_lettered) == (10, 9, 1)
     assert (result.landed_ok, result.processing_failed, result.dropped) == (6, 2, 0)
-    assert result.duplicates == 1
+    assert result.duplicates == 2  # row 3 landed twice, row 6 failed twice
     assert result.missing == [9]
+    assert result.describe().startswith("replay r1: 10 rows")
     assert not result.reconciles
     assert "MISSING 1 rows: row_id 9" in result.describe()
-    assert result.failure_reasons == {"bad_value": 2}
+    assert result.failure_reasons == {"bad_value": 3}
 
     put(f"landing/{hour}/d", [landing_line(9, "r1")])
     again = reconcile_replay(

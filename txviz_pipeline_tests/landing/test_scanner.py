@@ -1,6 +1,7 @@
 import json
 import random
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -32,6 +33,17 @@ class FakeBucket:
 
 def test_recent_partitions_cover_lookback_oldest_first():
     assert recent_partitions(NOW, 2) == ["2026/11/27/07", "2026/11/27/08", "2026/11/27/09"]
+
+
+def test_recent_partitions_are_utc_hours_whatever_the_local_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        india = timezone(timedelta(hours=5, minutes=30))
+        assert recent_partitions(NOW.astimezone(india), 1) == ["2026/11/27/08", "2026/11/27/09"]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_partition_of_landing_and_error_keys():
