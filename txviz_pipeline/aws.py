@@ -25,16 +25,30 @@ def client_config(max_attempts: int = 5, **overrides: Any) -> Config:
     )
 
 
-def client(service: str, settings: Settings | None = None, *, max_attempts: int = 5, **config):
-    """A boto3 client for ``service`` (``s3``, ``firehose``, ``sns``, ``quicksight`` ...)."""
+def client(
+    service: str,
+    settings: Settings | None = None,
+    *,
+    max_attempts: int = 5,
+    session: boto3.session.Session | None = None,
+    use_ssl: bool = True,
+    verify: bool | None = None,
+    **config,
+):
+    """A boto3 client for ``service`` (``s3``, ``firehose``, ``sns``, ``quicksight`` ...).
+
+    ``session`` carries a profile or explicit credentials (default: boto3's credential chain).
+    """
     settings = settings or Settings.from_env()
     extra: dict[str, Any] = {}
     if service == "s3" and settings.endpoint_url:
         # moto serves S3 at the endpoint root; virtual-host addressing needs DNS it doesn't have.
         extra["s3"] = {"addressing_style": "path"}
-    return boto3.session.Session().client(
+    return (session or boto3.session.Session()).client(
         service,
         region_name=settings.region,
         endpoint_url=settings.endpoint_url,
+        use_ssl=use_ssl,
+        verify=verify,
         config=client_config(max_attempts, **extra, **config),
     )

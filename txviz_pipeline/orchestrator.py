@@ -87,10 +87,13 @@ def graphql_client(port: int):
 
 def launch_replay(port: int, source_csv: str, replay: dict | None = None) -> str:
     """Launch replay_transactions_job through the GraphQL API, as the launchpad does."""
+    from txviz_pipeline.defs.ingest.assets import firehose_replay, transactions_ndjson
+    from txviz_pipeline.defs.ingest.jobs import replay_transactions_job
+
     run_config = {
         "ops": {
-            "transactions_ndjson": {"config": {"source_csv": source_csv}},
-            "firehose_replay": {"config": replay or {}},
+            transactions_ndjson.op.name: {"config": {"source_csv": source_csv}},
+            firehose_replay.op.name: {"config": replay or {}},
         }
     }
     client = graphql_client(port)
@@ -98,7 +101,7 @@ def launch_replay(port: int, source_csv: str, replay: dict | None = None) -> str
     while True:
         try:
             return client.submit_job_execution(
-                "replay_transactions_job",
+                replay_transactions_job.name,
                 repository_location_name=LOCATION_NAME,
                 run_config=run_config,
             )

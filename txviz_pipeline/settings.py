@@ -41,6 +41,11 @@ DEFAULT_MOTO_PORT = 5055
 DEFAULT_DASHBOARD_PORT = 8501
 DEFAULT_DAGSTER_PORT = 3000
 LOCALHOST = "127.0.0.1"
+# Firehose delivers when its buffer fills or its interval (60 s in infra/) passes, then the
+# processor runs: replay_reconciles allows a few intervals before calling a row missing.
+DEFAULT_RECONCILE_WAIT_S = 300.0
+# While a replay runs, a landing zone silent this long is stale (landing_fresh_during_replay).
+DEFAULT_MAX_LANDING_SILENCE_MINUTES = 5.0
 
 # "embedded" (the default): the CLI looks for the running embedded stack; "aws": real AWS.
 MODES = ("embedded", "aws")
@@ -50,6 +55,8 @@ DAGSTER_PORT_ENV = "TXVIZ_DAGSTER_PORT"
 DASHBOARD_PORT_ENV = "TXVIZ_DASHBOARD_PORT"
 # The processor's HMAC key for card tokens (lambda/processor.py reads the same variable).
 CARD_TOKEN_ENV = "TXVIZ_CARD_TOKEN_KEY"
+RECONCILE_WAIT_ENV = "TXVIZ_RECONCILE_WAIT_S"
+MAX_LANDING_SILENCE_ENV = "TXVIZ_MAX_LANDING_SILENCE_MINUTES"
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,8 @@ class Settings:
     dashboard_port: int = DEFAULT_DASHBOARD_PORT
     # None: the embedded stack generates one into <home>/stack/card-token.key.
     card_token_key: str | None = field(default=None, repr=False)
+    reconcile_wait_s: float = DEFAULT_RECONCILE_WAIT_S
+    max_landing_silence_minutes: float = DEFAULT_MAX_LANDING_SILENCE_MINUTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -90,6 +99,10 @@ class Settings:
             dagster_port=_port(env, DAGSTER_PORT_ENV, DEFAULT_DAGSTER_PORT),
             dashboard_port=_port(env, DASHBOARD_PORT_ENV, DEFAULT_DASHBOARD_PORT),
             card_token_key=env.get(CARD_TOKEN_ENV) or None,
+            reconcile_wait_s=_seconds(env, RECONCILE_WAIT_ENV, DEFAULT_RECONCILE_WAIT_S),
+            max_landing_silence_minutes=_seconds(
+                env, MAX_LANDING_SILENCE_ENV, DEFAULT_MAX_LANDING_SILENCE_MINUTES
+            ),
         )
 
     @property
@@ -112,6 +125,20 @@ class Settings:
     @property
     def dead_letter_dir(self) -> Path:
         return self.home / "dead-letter"
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A non-negative, finite duration (in the variable's own unit)."""
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{name}={raw!r} is not a non-negative number")
+    return value
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:

@@ -59,6 +59,10 @@ def test_unset_or_empty_variables_give_the_defaults():
         ("TXVIZ_DAGSTER_PORT", "0"),
         ("TXVIZ_DASHBOARD_PORT", "70000"),
         ("TXVIZ_MODE", "cloud"),
+        ("TXVIZ_RECONCILE_WAIT_S", "-1"),
+        ("TXVIZ_RECONCILE_WAIT_S", "nan"),
+        ("TXVIZ_MAX_LANDING_SILENCE_MINUTES", "soon"),
+        ("TXVIZ_MAX_LANDING_SILENCE_MINUTES", "inf"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable(name: str, value: str):
@@ -96,3 +100,13 @@ def test_the_command_line_reports_a_bad_variable_in_one_line(
     monkeypatch.setenv("TXVIZ_MOTO_PORT", "sixty")
     assert main(["stack", "status"]) == 2
     assert capsys.readouterr().err == "txviz: error: TXVIZ_MOTO_PORT='sixty' is not a port number\n"
+
+
+def test_guard_waits_are_read_as_numbers():
+    settings = Settings.from_env(
+        {"TXVIZ_RECONCILE_WAIT_S": "0", "TXVIZ_MAX_LANDING_SILENCE_MINUTES": "2.5"}
+    )
+    assert settings.reconcile_wait_s == 0.0
+    assert settings.max_landing_silence_minutes == 2.5
+    defaults = Settings.from_env({})
+    assert (defaults.reconcile_wait_s, defaults.max_landing_silence_minutes) == (300.0, 5.0)

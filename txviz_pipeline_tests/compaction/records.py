@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 import random
 from datetime import UTC, datetime, timedelta
@@ -106,3 +107,16 @@ MERCHANTS = [
     "Rutherford-Mertz",
     "Kerluke-Abshire",
 ]
+
+
+def processing_failed_line(row_id: int, replay_id: str, reason: str) -> bytes:
+    """One record the processor refused, in AWS's error-record format under the error prefix."""
+    raw = orjson.dumps({"row_id": row_id, "amt": -1, "replay_id": replay_id})
+    return orjson.dumps(
+        {
+            "attemptsMade": 1,
+            "errorCode": "Lambda.ProcessingFailedStatus",
+            "errorMessage": reason,
+            "rawData": base64.b64encode(raw).decode(),
+        }
+    )

@@ -1,9 +1,12 @@
 """The code location loads, and holds exactly the assets, checks, jobs, sensors and schedules
 the pipeline documents."""
 
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
+import txviz_pipeline.defs
 from txviz_pipeline.definitions import defs as load_defs
 from txviz_pipeline.defs.landing.assets import landing_transactions
 from txviz_pipeline.settings import PARTITION_FMT
@@ -93,3 +96,64 @@ def test_landing_job_checks_and_compacts_in_one_process(repo):
     job = repo.get_job("process_landing_job")
     assert set(job.graph.node_names()) == {"landing_transactions", "transactions_parquet"}
     assert job.executor_def.name == "in_process"
+    # Its sensor evaluates the freshness check; each landing run evaluates the other four.
+    checks = {k.name for k in job.asset_layer.asset_graph.asset_check_keys}
+    assert checks == {
+        "landing_records_parse",
+        "landing_schema_conforms",
+        "no_duplicate_trans_num",
+        "bad_record_rate_below_threshold",
+    }
+
+
+def test_every_definition_is_described(repo):
+    described = {
+        **{
+            f"asset {k.to_user_string()}": repo.asset_graph.get(k).description
+            for k in repo.asset_graph.get_all_asset_keys()
+        },
+        **{
+            f"check {k.name}": repo.asset_graph.get_check_spec(k).description
+            for k in repo.asset_graph.asset_check_keys
+        },
+        **{
+            f"job {j.name}": j.description
+            for j in repo.get_all_jobs()
+            if not j.name.startswith("__")
+        },
+        **{f"sensor {s.name}": s.description for s in repo.sensor_defs},
+        **{f"schedule {s.name}": s.description for s in repo.schedule_defs},
+        **{f"resource {k}": r.description for k, r in repo.get_top_level_resources().items()},
+    }
+    assert [name for name, text in described.items() if not text] == []
+
+
+# Stages in pipeline order: a stage's definitions may import only earlier stages and the shared
+# modules (resources, partitions), so the wiring reads from the top of the pipeline down.
+STAGES = ["ingest", "landing", "compaction", "serving"]
+
+
+def test_stages_import_only_earlier_stages():
+    import ast
+
+    defs_dir = Path(txviz_pipeline.defs.__file__).parent
+    upward = []
+    for position, stage in enumerate(STAGES):
+        for module in sorted((defs_dir / stage).glob("*.py")):
+            for node in ast.walk(ast.parse(module.read_text())):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "txviz_pipeline.defs."
+                ):
+                    imported = node.module.split(".")[2]
+                    if imported in STAGES and STAGES.index(imported) > position:
+                        upward.append(f"{stage}/{module.name} imports {node.module}")
+    assert upward == []
+    assert {p.name for p in defs_dir.iterdir() if p.is_dir() and p.name != "__pycache__"} == set(
+        STAGES
+    )
+
+
+def test_no_definition_reads_the_environment():
+    defs_dir = Path(txviz_pipeline.defs.__file__).parent
+    readers = [p.name for p in defs_dir.rglob("*.py") if "os.environ" in p.read_text()]
+    assert readers == []

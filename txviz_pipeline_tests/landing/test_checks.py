@@ -52,3 +52,52 @@ def test_read_partition_tallies_every_line(moto_settings):
     assert report.failure_reasons == {"unknown category": 2}
     assert report.bad_record_rate == pytest.approx(4 / 7)
     assert any("does not parse" in e for e in report.examples)
+
+
+@pytest.mark.integration
+def test_read_partition_reads_past_blank_lines_and_names_where_lines_break(moto_settings):
+    s3 = aws.client("s3", moto_settings)
+    bucket = moto_settings.bucket
+    s3.create_bucket(Bucket=bucket)
+    good = [orjson.dumps(landing_record(f"{i:032x}")) for i in range(3)]
+    body = b"\n".join([b"{broken 1", good[0], b"", good[1], *[b"{broken"] * 6, good[2]])
+    s3.put_object(Bucket=bucket, Key=f"landing/{HOUR}/obj-1", Body=body + b"\n")
+    report = read_partition(s3, bucket, HOUR)
+    assert report.partition == HOUR
+    assert (report.records, report.unparseable) == (3, 7)
+    assert report.newest_object_at is not None
+    assert len(report.examples) == 5
+    assert report.examples[0].startswith(f"landing/{HOUR}/obj-1:1: does not parse")
+    assert report.examples[1].startswith(f"landing/{HOUR}/obj-1:5: does not parse")
+
+
+@pytest.mark.integration
+def test_read_partition_counts_every_repeat_and_every_failure_reason(moto_settings):
+    s3 = aws.client("s3", moto_settings)
+    bucket = moto_settings.bucket
+    s3.create_bucket(Bucket=bucket)
+    first, nonconforming = landing_record("a" * 32), landing_record("c" * 32, amount="oops")
+    # The first record, then two at-least-once repeats of it among two nonconforming records.
+    records = [first, nonconforming, first, nonconforming, first]
+    lines = [orjson.dumps(r) for r in records]
+    s3.put_object(Bucket=bucket, Key=f"landing/{HOUR}/obj-1", Body=b"\n".join(lines) + b"\n")
+    errors = [
+        orjson.dumps({"errorMessage": "x" * 100 + ": detail"}),
+        b"",
+        orjson.dumps({"errorCode": "Lambda.ProcessingFailedStatus"}),
+        b"{unreadable",
+    ]
+    for name in ("err-1", "err-2"):
+        s3.put_object(
+            Bucket=bucket,
+            Key=f"errors/processing-failed/{HOUR}/{name}",
+            Body=b"\n".join(errors) + b"\n",
+        )
+    report = read_partition(s3, bucket, HOUR)
+    assert (report.records, report.duplicates, report.nonconforming) == (3, 2, 2)
+    assert (report.error_objects, report.processing_failed) == (2, 6)
+    assert report.failure_reasons == {
+        "x" * 80: 2,
+        "no reason given": 2,
+        "unreadable error record": 2,
+    }

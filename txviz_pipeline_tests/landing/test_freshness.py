@@ -1,10 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
-import dagster as dg
 import pytest
 
-from txviz_pipeline import aws
-from txviz_pipeline.landing.freshness import Freshness, assess_freshness
+from txviz_pipeline.landing.freshness import Freshness
 
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 FIVE_MIN = timedelta(minutes=5)
@@ -37,29 +35,17 @@ def test_stale_only_while_a_replay_runs(newest_age_s, replay_age_s, stale):
 
 
 @pytest.mark.integration
-def test_sensor_warns_when_a_running_replay_lands_nothing(moto_settings, monkeypatch):
-    from txviz_pipeline.defs.landing import freshness as defs_freshness
-    from txviz_pipeline.defs.resources import AwsResource
+def test_newest_landing_object_read_from_s3(moto_settings):
+    from txviz_pipeline import aws
+    from txviz_pipeline.landing.freshness import assess_freshness
 
     s3 = aws.client("s3", moto_settings)
     s3.create_bucket(Bucket=moto_settings.bucket)
-    assert assess_freshness(s3, moto_settings.bucket, None).newest_object_at is None
-    monkeypatch.setattr(
-        defs_freshness, "running_replay_since", lambda _i: datetime.now(UTC) - timedelta(hours=1)
-    )
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, resources={"aws": AwsResource()})
-        result = defs_freshness.landing_freshness_sensor(context)
-        (event,) = result.asset_events
-        assert event.check_name == "landing_fresh_during_replay"
-        assert not event.passed
-        assert event.severity == dg.AssetCheckSeverity.WARN
-        assert result.cursor == "stale"
-        hour = datetime.now(UTC).strftime("%Y/%m/%d/%H")
-        s3.put_object(Bucket=moto_settings.bucket, Key=f"landing/{hour}/obj", Body=b"{}\n")
-        context = dg.build_sensor_context(
-            instance=instance, cursor="stale", resources={"aws": AwsResource()}
-        )
-        result = defs_freshness.landing_freshness_sensor(context)
-        assert result.cursor == "fresh"
-        assert result.asset_events[0].passed
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    nothing = assess_freshness(s3, moto_settings.bucket, an_hour_ago)
+    assert nothing.newest_object_at is None and nothing.stale
+    hour = datetime.now(UTC).strftime("%Y/%m/%d/%H")
+    s3.put_object(Bucket=moto_settings.bucket, Key=f"landing/{hour}/", Body=b"")
+    s3.put_object(Bucket=moto_settings.bucket, Key=f"landing/{hour}/obj", Body=b"{}\n")
+    landed = assess_freshness(s3, moto_settings.bucket, an_hour_ago)
+    assert landed.newest_object_at is not None and not landed.stale

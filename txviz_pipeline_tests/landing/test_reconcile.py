@@ -5,27 +5,17 @@ import orjson
 import pytest
 
 from txviz_pipeline import aws
-from txviz_pipeline.landing.reconcile import dataset_row_ids, reconcile_replay
-from txviz_pipeline.schema import LANDING_FIELDS
+from txviz_pipeline.landing.reconcile import (
+    Reconciliation,
+    _failed_rows,
+    dataset_row_ids,
+    reconcile_replay,
+)
+from txviz_pipeline_tests.compaction.records import landing_record, processing_failed_line
 
 
 def landing_line(row_id: int, replay_id: str | None) -> bytes:
-    samples = {"string": "x", "string?": None, "int64": 1, "float64": 1.5, "list<string>": []}
-    record = {name: samples[kind] for name, kind in LANDING_FIELDS.items()}
-    record.update(trans_num=f"{row_id:032x}", row_id=row_id, replay_id=replay_id)
-    return orjson.dumps(record)
-
-
-def error_line(row_id: int, replay_id: str, reason: str) -> bytes:
-    raw = orjson.dumps({"row_id": row_id, "amt": -1, "replay_id": replay_id})
-    return orjson.dumps(
-        {
-            "attemptsMade": 1,
-            "errorCode": "Lambda.ProcessingFailedStatus",
-            "errorMessage": reason,
-            "rawData": base64.b64encode(raw).decode(),
-        }
-    )
+    return orjson.dumps(landing_record(row_id, replay_id=replay_id))
 
 
 @pytest.mark.integration
@@ -45,7 +35,11 @@ def test_every_row_is_accounted_for_and_missing_ones_are_named(moto_settings):
     put(f"landing/{hour}/c", [landing_line(9, "r2"), landing_line(9, None)])
     put(
         f"errors/processing-failed/{hour}/e",
-        [error_line(6, "r1", "bad_value: amt -1 is negative"), error_line(7, "r1", "bad_value: x")],
+        [
+            processing_failed_line(6, "r1", "bad_value: amt -1 is negative"),
+            processing_failed_line(7, "r1", "bad_value: x"),
+            processing_failed_line(6, "r1", "bad_value: amt -1 is negative"),  # redelivered
+        ],
     )
     put("errors/replay-failed/r1/rows-8-9.ndjson", [orjson.dumps({"row_id": 8, "reason": "x"})])
 
@@ -59,11 +53,12 @@ def test_every_row_is_accounted_for_and_missing_ones_are_named(moto_settings):
     )
     assert (result.rows, result.sent, result.dead_lettered) == (10, 9, 1)
     assert (result.landed_ok, result.processing_failed, result.dropped) == (6, 2, 0)
-    assert result.duplicates == 1
+    assert result.duplicates == 2  # row 3 landed twice, row 6 failed twice
     assert result.missing == [9]
+    assert result.describe().startswith("replay r1: 10 rows")
     assert not result.reconciles
     assert "MISSING 1 rows: row_id 9" in result.describe()
-    assert result.failure_reasons == {"bad_value": 2}
+    assert result.failure_reasons == {"bad_value": 3}
 
     put(f"landing/{hour}/d", [landing_line(9, "r1")])
     again = reconcile_replay(
@@ -86,3 +81,57 @@ def test_dataset_row_ids_follow_the_parts(tmp_path):
     )
     assert dataset_row_ids(tmp_path, 3) == [0, 2, 5]
     assert dataset_row_ids(tmp_path, 2) == [0, 2]
+
+
+def test_failed_rows_read_past_blank_foreign_and_broken_lines():
+    """One error object mixes replays, blank lines and damage: every line of this replay counts."""
+    long_reason = "x" * 100 + ": detail"
+    no_reason = {"rawData": base64.b64encode(b'{"row_id": 3, "replay_id":"r1"}').decode()}
+    body = b"\n".join(
+        [
+            processing_failed_line(1, "other", "bad_value: a"),
+            b"",
+            b"{not json",
+            orjson.dumps({"errorMessage": "no raw data"}),
+            processing_failed_line(2, "r1", long_reason),
+            orjson.dumps(no_reason),
+        ]
+    )
+    assert _failed_rows([body], "r1") == [(2, "x" * 80), (3, "no reason given")]
+
+
+def test_describe_names_at_most_twenty_missing_rows():
+    result = Reconciliation(replay_id="r1", rows=30, sent=30, landed_ok=5, missing=list(range(25)))
+    shown = ", ".join(map(str, range(20)))
+    assert result.describe() == (
+        "replay r1: 30 rows = 30 sent + 0 dead-lettered; sent = 5 Ok + 0 processing-failed + "
+        f"0 dropped; MISSING 25 rows: row_id {shown} and 5 more"
+    )
+    result.missing = list(range(20))
+    assert result.describe().endswith(f"MISSING 20 rows: row_id {shown}")
+
+
+@pytest.mark.integration
+def test_long_replay_finds_rows_landed_in_its_first_hour(moto_settings):
+    s3 = aws.client("s3", moto_settings)
+    s3.create_bucket(Bucket=moto_settings.bucket)
+    now = datetime.now(UTC)
+    started_at = now - timedelta(hours=5)
+    first_hour = started_at.strftime("%Y/%m/%d/%H")
+    s3.put_object(
+        Bucket=moto_settings.bucket, Key=f"landing/{first_hour}/a", Body=landing_line(0, "r1")
+    )
+    s3.put_object(
+        Bucket=moto_settings.bucket,
+        Key=f"landing/{now.strftime('%Y/%m/%d/%H')}/b",
+        Body=landing_line(1, "r1"),
+    )
+    result = reconcile_replay(
+        s3,
+        moto_settings.bucket,
+        replay_id="r1",
+        expected_row_ids=[0, 1],
+        started_at=started_at,
+        now=now,
+    )
+    assert result.reconciles, result.describe()

@@ -1,11 +1,13 @@
 import json
 import random
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from txviz_pipeline.landing.scanner import (
     SeenKeys,
+    key_digest,
     normalise_key,
     partition_of,
     recent_partitions,
@@ -33,6 +35,17 @@ def test_recent_partitions_cover_lookback_oldest_first():
     assert recent_partitions(NOW, 2) == ["2026/11/27/07", "2026/11/27/08", "2026/11/27/09"]
 
 
+def test_recent_partitions_are_utc_hours_whatever_the_local_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        india = timezone(timedelta(hours=5, minutes=30))
+        assert recent_partitions(NOW.astimezone(india), 1) == ["2026/11/27/08", "2026/11/27/09"]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_partition_of_landing_and_error_keys():
     assert partition_of(firehose_key("2026/11/27/09", 1, "a")) == "2026/11/27/09"
     err = firehose_key("2026/11/27/09", 1, "a", prefix="errors/processing-failed/")
@@ -46,6 +59,8 @@ def test_directory_markers_skipped_and_event_keys_decoded():
     assert normalise_key("") is None
     encoded = "landing%2F2026%2F11%2F27%2F09%2Fa+b%3Dc"
     assert normalise_key(encoded, url_encoded=True) == "landing/2026/11/27/09/a b=c"
+    # Listed keys are already decoded: a literal "+" stays a "+".
+    assert normalise_key("landing/2026/11/27/09/a+b") == "landing/2026/11/27/09/a+b"
 
 
 def test_same_second_burst_every_key_seen_exactly_once():
@@ -90,7 +105,7 @@ def test_late_object_in_previous_hour_is_found():
 
 
 def test_unknown_cursor_version_is_rejected():
-    with pytest.raises(ValueError, match="cursor version"):
+    with pytest.raises(ValueError, match="cursor version 99"):
         SeenKeys.from_cursor('{"v": 99, "seen": {}}')
 
 
@@ -117,3 +132,33 @@ def test_burst_of_s3_objects_on_moto_server(moto_settings):
         seen.extend(k for keys in result.new_keys.values() for k in keys)
     assert len(written) == 2000
     assert sorted(seen) == sorted(written)
+
+
+def test_key_digest_is_sixteen_hex_chars():
+    # The cursor holds one digest per key of the lookback window: its size is the cursor's size.
+    digest = key_digest(firehose_key("2026/11/27/09", 1, "a"))
+    assert len(digest) == 16 and int(digest, 16) >= 0
+    assert digest != key_digest(firehose_key("2026/11/27/09", 1, "b"))
+
+
+@pytest.mark.integration
+def test_s3_key_lister_lists_only_under_the_prefix(moto_settings):
+    from txviz_pipeline import aws
+
+    s3 = aws.client("s3", moto_settings)
+    s3.create_bucket(Bucket=moto_settings.bucket)
+    for key in ("landing/2026/11/27/09/a", "landing/2026/11/27/10/b", "curated/x"):
+        s3.put_object(Bucket=moto_settings.bucket, Key=key, Body=b"{}\n")
+    lister = s3_key_lister(s3, moto_settings.bucket)
+    assert list(lister("landing/2026/11/27/09/")) == ["landing/2026/11/27/09/a"]
+
+
+def test_oldest_hour_in_the_window_is_remembered():
+    """The oldest hour still inside the lookback is kept in the cursor, so it is not re-reported."""
+    bucket = FakeBucket()
+    bucket.keys += [firehose_key("2026/11/27/07", 1, "a"), firehose_key("2026/11/27/09", 1, "b")]
+    first = scan_landing(bucket.list_keys, None, now=NOW, lookback_hours=2)
+    assert (first.new_count, first.listed) == (2, 2)
+    assert " " not in first.cursor  # compact: the cursor is stored on every tick
+    again = scan_landing(bucket.list_keys, first.cursor, now=NOW, lookback_hours=2)
+    assert (again.new_count, again.listed) == (0, 2)

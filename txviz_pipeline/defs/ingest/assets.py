@@ -53,6 +53,7 @@ class ReplayConfig(dg.Config):
 
 
 def resolve_source(source_csv: str) -> Path:
+    """``source_csv`` as an absolute path; relative paths are from the repository root."""
     path = Path(source_csv)
     return path if path.is_absolute() else REPO_ROOT / path
 
@@ -132,11 +133,3 @@ def firehose_replay(
             "resumed_from_row": result.resumed_from_row,
         }
     )
-
-
-replay_transactions_job = dg.define_asset_job(
-    "replay_transactions_job",
-    selection=[transactions_ndjson, firehose_replay],
-    executor_def=dg.in_process_executor,
-    description="Convert a Sparkov CSV and replay it into Firehose.",
-)

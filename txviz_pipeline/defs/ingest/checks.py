@@ -1,6 +1,5 @@
 """The blocking reconciliation check of every replay: sent = landed Ok + failed + dropped."""
 
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -8,17 +7,10 @@ from pathlib import Path
 import dagster as dg
 
 from txviz_pipeline.defs.ingest.assets import firehose_replay
-from txviz_pipeline.defs.resources import AwsResource
+from txviz_pipeline.defs.resources import AwsResource, GuardsResource
 from txviz_pipeline.landing.reconcile import dataset_row_ids, reconcile_replay
 
-# Firehose delivers when its buffer fills or its interval (60 s in infra/) passes, then the
-# processor runs: allow a few intervals before calling a row missing.
-DEFAULT_WAIT_S = 300.0
 POLL_S = 5.0
-
-
-def wait_s() -> float:
-    return float(os.environ.get("TXVIZ_RECONCILE_WAIT_S", DEFAULT_WAIT_S))
 
 
 def this_runs_replay(context: dg.AssetCheckExecutionContext) -> dg.EventLogEntry:
@@ -41,7 +33,7 @@ def this_runs_replay(context: dg.AssetCheckExecutionContext) -> dg.EventLogEntry
     "dropped; rows that did not are named.",
 )
 def replay_reconciles(
-    context: dg.AssetCheckExecutionContext, aws: AwsResource
+    context: dg.AssetCheckExecutionContext, aws: AwsResource, guards: GuardsResource
 ) -> dg.AssetCheckResult:
     event = this_runs_replay(context)
     meta = event.asset_materialization.metadata
@@ -53,7 +45,7 @@ def replay_reconciles(
     )
     settings = aws.settings()
     s3 = aws.client("s3")
-    deadline = time.monotonic() + wait_s()
+    deadline = time.monotonic() + guards.reconcile_wait().total_seconds()
     while True:
         result = reconcile_replay(
             s3,
@@ -66,7 +58,7 @@ def replay_reconciles(
         if result.reconciles or time.monotonic() > deadline:
             break
         context.log.info("waiting for Firehose: %s", result.describe())
-        time.sleep(POLL_S)
+        time.sleep(min(POLL_S, max(deadline - time.monotonic(), 0.0)))
     return dg.AssetCheckResult(
         passed=result.reconciles,
         severity=dg.AssetCheckSeverity.ERROR,

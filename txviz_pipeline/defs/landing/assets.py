@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from txviz_pipeline.defs.ingest.assets import firehose_replay
 from txviz_pipeline.defs.partitions import landing_hours
 from txviz_pipeline.defs.resources import AwsResource
 from txviz_pipeline.landing.checks import DEFAULT_MAX_BAD_RECORD_RATE, read_partition
@@ -10,12 +11,10 @@ LANDING_RECORDS_PARSE = "landing_records_parse"
 LANDING_SCHEMA_CONFORMS = "landing_schema_conforms"
 NO_DUPLICATE_TRANS_NUM = "no_duplicate_trans_num"
 BAD_RECORD_RATE_BELOW_THRESHOLD = "bad_record_rate_below_threshold"
-# Evaluated by landing_freshness_sensor (defs/landing/freshness.py), not by landing runs.
-LANDING_FRESH_DURING_REPLAY = "landing_fresh_during_replay"
 
 
 @dg.asset(
-    deps=["firehose_replay"],
+    deps=[firehose_replay],
     partitions_def=landing_hours,
     group_name="landing",
     kinds={"s3"},

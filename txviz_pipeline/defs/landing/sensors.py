@@ -1,11 +1,12 @@
-"""Turn new landing-zone objects into runs of process_landing_job, missing none."""
+"""Sensors on the landing zone: new objects become landing runs; silence during a replay warns."""
 
 import hashlib
 
 import dagster as dg
 
-from txviz_pipeline.defs.compaction.assets import process_landing_job
-from txviz_pipeline.defs.resources import AwsResource
+from txviz_pipeline.defs.landing.checks import assess, evaluation
+from txviz_pipeline.defs.landing.jobs import process_landing_job
+from txviz_pipeline.defs.resources import AwsResource, GuardsResource
 from txviz_pipeline.landing.scanner import s3_key_lister, scan_landing
 
 
@@ -13,9 +14,10 @@ from txviz_pipeline.landing.scanner import s3_key_lister, scan_landing
     job=process_landing_job,
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Lists recent landing hours against the keys already seen; requests one "
+    "process_landing_job run per hour with new objects.",
 )
 def landing_objects_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
-    """Lists recent landing hours against the keys already seen; one run per hour with news."""
     settings = aws.settings()
     lister = s3_key_lister(aws.client("s3"), settings.bucket)
     result = scan_landing(lister, context.cursor)
@@ -39,3 +41,19 @@ def landing_objects_sensor(context: dg.SensorEvaluationContext, aws: AwsResource
 
 def _digest(keys: list[str]) -> str:
     return hashlib.blake2b("\n".join(sorted(keys)).encode(), digest_size=8).hexdigest()
+
+
+@dg.sensor(
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Evaluates landing_fresh_during_replay every 30 s and records a result when it "
+    "changes between fresh and stale.",
+)
+def landing_freshness_sensor(
+    context: dg.SensorEvaluationContext, aws: AwsResource, guards: GuardsResource
+):
+    freshness = assess(context.instance, aws, guards)
+    state = "stale" if freshness.stale else "fresh"
+    if state == context.cursor:
+        return dg.SensorResult(skip_reason=f"still {state}: {freshness.describe()}")
+    return dg.SensorResult(asset_events=[evaluation(freshness)], cursor=state)

@@ -50,11 +50,3 @@ live_dashboard = dg.AssetSpec(
     group_name="serving",
     kinds={"streamlit"},
 )
-
-refresh_spice_job = dg.define_asset_job(
-    "refresh_spice_job",
-    selection=[spice_dataset],
-    executor_def=dg.in_process_executor,
-    description="Refresh the SPICE dataset from the curated Parquet.",
-    tags={"txviz/stage": "spice"},
-)
