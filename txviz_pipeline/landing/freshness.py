@@ -9,8 +9,6 @@ from txviz_pipeline.landing.scanner import recent_partitions
 from txviz_pipeline.s3objects import iter_objects
 from txviz_pipeline.settings import LANDING_PREFIX
 
-DEFAULT_MAX_SILENCE = timedelta(minutes=5)
-
 
 @dataclass(frozen=True)
 class Freshness:
@@ -52,8 +50,8 @@ def assess_freshness(
     bucket: str,
     replay_running_since: datetime | None,
     *,
+    max_silence: timedelta,
     now: datetime | None = None,
-    max_silence: timedelta = DEFAULT_MAX_SILENCE,
 ) -> Freshness:
     now = now or datetime.now(UTC)
     newest = newest_landing_object(s3, bucket, now)

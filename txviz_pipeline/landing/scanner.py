@@ -63,7 +63,8 @@ def partition_of(key: str) -> str | None:
 
 def recent_partitions(now: datetime, lookback_hours: int) -> list[str]:
     """Partition keys from ``lookback_hours`` ago up to ``now``'s hour, oldest first."""
-    now = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    # The format keeps only the hour, so minutes and seconds need no truncating.
+    now = now.astimezone(UTC)
     return [
         (now - timedelta(hours=h)).strftime(PARTITION_FMT) for h in range(lookback_hours, -1, -1)
     ]

@@ -42,10 +42,10 @@ def test_newest_landing_object_read_from_s3(moto_settings):
     s3 = aws.client("s3", moto_settings)
     s3.create_bucket(Bucket=moto_settings.bucket)
     an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
-    nothing = assess_freshness(s3, moto_settings.bucket, an_hour_ago)
+    nothing = assess_freshness(s3, moto_settings.bucket, an_hour_ago, max_silence=FIVE_MIN)
     assert nothing.newest_object_at is None and nothing.stale
     hour = datetime.now(UTC).strftime("%Y/%m/%d/%H")
     s3.put_object(Bucket=moto_settings.bucket, Key=f"landing/{hour}/", Body=b"")
     s3.put_object(Bucket=moto_settings.bucket, Key=f"landing/{hour}/obj", Body=b"{}\n")
-    landed = assess_freshness(s3, moto_settings.bucket, an_hour_ago)
+    landed = assess_freshness(s3, moto_settings.bucket, an_hour_ago, max_silence=FIVE_MIN)
     assert landed.newest_object_at is not None and not landed.stale
