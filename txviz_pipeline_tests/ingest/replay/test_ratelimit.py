@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from txviz_pipeline.ingest.ratelimit import Limits, RateLimiter
+from txviz_pipeline.ingest.replay.ratelimit import Limits, RateLimiter
 
 
 class FakeClock:
