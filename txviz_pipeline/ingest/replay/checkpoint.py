@@ -18,7 +18,7 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,7 +58,6 @@ class Checkpoint:
     complete: bool = False
     updated_at: str = ""
     version: int = CHECKPOINT_VERSION
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -79,9 +78,9 @@ class Watermark:
     and every batch before it are acknowledged, so a resume from it never skips a row.
     """
 
-    def __init__(self, next_row: int, first_seq: int = 0) -> None:
+    def __init__(self, next_row: int) -> None:
         self.next_row = next_row
-        self._next_seq = first_seq
+        self._next_seq = 0
         self._ranges: dict[int, tuple[int, int]] = {}  # seq -> (first_row, end_row)
         self._done: set[int] = set()  # acknowledged, but an earlier batch is not yet
 
@@ -181,14 +180,10 @@ class S3CheckpointStore:
         )
 
 
-def checkpoint_store(kind: str, settings: Settings, s3_client: Any = None) -> CheckpointStore:
+def checkpoint_store(kind: str, settings: Settings, s3_client: Any) -> CheckpointStore:
     """The store named by ``kind``: ``"local"`` (embedded stack) or ``"s3"`` (AWS)."""
     if kind == "local":
         return LocalCheckpointStore(settings.checkpoint_dir)
     if kind == "s3":
-        if s3_client is None:
-            from txviz_pipeline import aws
-
-            s3_client = aws.client("s3", settings)
         return S3CheckpointStore(s3_client, settings.bucket)
     raise ValueError(f"unknown checkpoint store {kind!r}: expected 'local' or 's3'")

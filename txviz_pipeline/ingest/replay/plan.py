@@ -40,7 +40,6 @@ _TIME_LEN = len("2019-01-01 00:00:18")
 _ROW_ID = re.compile(rb'"row_id"\s*:\s*(-?\d+)')
 
 
-
 @dataclass(frozen=True)
 class DatasetPart:
     path: Path
@@ -196,7 +195,6 @@ class BatchPlanner:
         speed: float | None = None,
         max_lead_s: float = 0.2,
         chunk_bytes: int = _CHUNK_BYTES,
-        first_seq: int = 0,
     ) -> None:
         self.dataset = dataset
         self.start_row = start_row
@@ -207,7 +205,7 @@ class BatchPlanner:
         # have one-second resolution).
         self.window = timedelta(seconds=max(1.0, (self.speed or 0) * max_lead_s))
         self.chunk_bytes = chunk_bytes
-        self.seq = first_seq
+        self.seq = 0
         self.first_row_id: int | None = None
         self.last_row_id: int | None = None
         self._avg_line = 512.0
@@ -367,4 +365,3 @@ class BatchPlanner:
         batch = Batch(self.seq, row, row + rows, payload, count, rejects, event_time)
         self.seq += 1
         return batch
-

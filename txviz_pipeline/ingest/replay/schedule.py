@@ -7,6 +7,9 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+# Sleep in slices this long, so a caller's sleep (the replay handling acknowledgements) runs often.
+_SLICE_S = 0.5
+
 
 class Schedule:
     """Time-compressed pacing: a batch is due when its first event time comes round at
@@ -18,12 +21,10 @@ class Schedule:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        slice_s: float = 0.5,
     ) -> None:
         self.speed = speed or None
         self.clock = clock
         self.sleep = sleep
-        self.slice_s = slice_s
         self._origin: tuple[float, datetime] | None = None
         self._last_due: float | None = None
 
@@ -46,8 +47,7 @@ class Schedule:
         if due is None:
             return waited
         while (remaining := due - self.clock()) > 0:
-            step = min(remaining, self.slice_s)
+            step = min(remaining, _SLICE_S)
             self.sleep(step)
             waited += step
         return waited
-

@@ -140,4 +140,3 @@ def test_missing_stream_fails_fast_with_a_clear_message(tmp_path, moto_settings)
         replay(path, moto_settings, ReplayOptions(processes=1, replay_id="nostream"))
     checkpoint = json.loads((moto_settings.checkpoint_dir / "nostream.json").read_text())
     assert checkpoint["next_row"] == 0 and not checkpoint["complete"]
-

@@ -130,11 +130,9 @@ def test_inconsistent_datasets_are_clear_errors(tmp_path):
         list(BatchPlanner(Dataset.open(path), 0, 12))
 
 
-
 def test_compressed_batches_are_cut_at_time_boundaries(tmp_path):
     # One transaction every 2 s; speed 10 with 0.5 s lead: a batch spans < 5 event seconds.
     path = write_dataset(tmp_path / "ds", 20, step_s=2.0)
     batches = list(BatchPlanner(Dataset.open(path), 0, 20, speed=10, max_lead_s=0.5))
     assert [b.count for b in batches] == [3] * 6 + [2]
     assert [b.event_time for b in batches] == [START + timedelta(seconds=6 * i) for i in range(7)]
-

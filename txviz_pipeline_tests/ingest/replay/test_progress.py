@@ -69,7 +69,7 @@ def test_out_of_order_acks_save_only_the_unbroken_prefix():
 
 
 def test_a_resumed_watermark_starts_where_the_checkpoint_stopped():
-    w = Watermark(next_row=5_000, first_seq=0)
+    w = Watermark(next_row=5_000)
     w.dispatched(0, 5_000, 5_500)
     w.dispatched(1, 5_500, 5_600)
     assert w.acknowledged(1) == 100 and w.next_row == 5_000

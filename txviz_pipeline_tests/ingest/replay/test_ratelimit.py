@@ -99,11 +99,6 @@ def test_idle_time_does_not_bank_more_than_the_burst():
     assert rl.reserve(100, 0) == pytest.approx(1.0)
 
 
-def test_negative_rate_is_rejected():
-    with pytest.raises(ValueError, match="records_per_s"):
-        Limits(records_per_s=-1)
-
-
 def _reserve_many(rl: RateLimiter, n: int) -> None:
     for _ in range(n):
         rl.reserve(1, 0)

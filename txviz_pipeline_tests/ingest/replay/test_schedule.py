@@ -47,4 +47,3 @@ def test_schedule_as_fast_as_possible_never_sleeps():
     clock = FakeClock()
     schedule = Schedule(None, clock=clock, sleep=clock.sleep)
     assert schedule.wait(START + timedelta(days=1)) == 0 and clock.now == 500.0
-

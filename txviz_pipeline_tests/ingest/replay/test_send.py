@@ -146,7 +146,6 @@ def test_dead_letter_falls_back_to_a_local_file_when_s3_fails(tmp_path, moto_set
     assert Path(local).is_relative_to(moto_settings.dead_letter_dir)
 
 
-
 def test_tag_records_names_the_replay_in_every_record():
     lines = [{"row_id": 1, "merchant": "fraud_A}\nB\r"}, {"row_id": 2, "job": "}"}]
     payload = b"".join(json.dumps(x).encode() + b"\n" for x in lines) + b"not json\n"
