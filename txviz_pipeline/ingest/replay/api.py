@@ -129,6 +129,7 @@ def replay(
         speed=options.speed,
         max_lead_s=options.max_lead_s,
     )
+    startup_s = 0.0
     if start_row < end_row:
         # Not fork: it would copy the locks of the parent's threads (Dagster runs several). The
         # fork server imports the workers' module once and forks them from that clean process,
@@ -144,7 +145,7 @@ def replay(
             client_factory=client_factory,
         )
         pool = Pool(options.processes or os.cpu_count() or 1, setup, ctx)
-        _run(planner, tracker, pool, options.speed)
+        startup_s = _run(planner, tracker, pool, options.speed)
     if checkpoint.first_row_id is None:
         checkpoint.first_row_id = planner.first_row_id
     if planner.last_row_id is not None:
@@ -171,7 +172,7 @@ def replay(
         retried=tracker.retried,
         failed=tracker.failed,
         duration_s=duration,
-        startup_s=tracker.startup_s,
+        startup_s=startup_s,
         records_per_s=tracker.rows / duration,
         mib_per_s=tracker.bytes / duration / 2**20,
         resumed_from_row=start_row,
@@ -193,7 +194,9 @@ def replay(
     return result
 
 
-def _run(planner: BatchPlanner, tracker: Tracker, pool: Pool, speed: float | None) -> None:
+def _run(planner: BatchPlanner, tracker: Tracker, pool: Pool, speed: float | None) -> float:
+    """Send every batch and wait for its acknowledgement; returns the workers' start-up time."""
+
     def serve(timeout: float) -> None:
         pool.poll(timeout, tracker.on_result)
         if tracker.fatal:
@@ -204,7 +207,7 @@ def _run(planner: BatchPlanner, tracker: Tracker, pool: Pool, speed: float | Non
     schedule = Schedule(speed, clock=tracker.clock, sleep=serve)
     try:
         pool.wait_ready()
-        tracker.startup_s = tracker.clock() - tracker.started
+        startup_s = tracker.clock() - tracker.started
         for batch in planner:
             if schedule.speed is not None:
                 schedule.wait(batch.event_time)
@@ -221,6 +224,7 @@ def _run(planner: BatchPlanner, tracker: Tracker, pool: Pool, speed: float | Non
                     f"replay workers exited with {tracker.watermark.outstanding} batches "
                     "unacknowledged"
                 )
+        return startup_s
     finally:
         pool.close()
         # The watermark only ever covers acknowledged batches, so saving it is always safe.

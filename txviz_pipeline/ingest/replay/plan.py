@@ -52,7 +52,6 @@ class Dataset:
 
     path: Path
     rows: int
-    bytes: int
     parts: tuple[DatasetPart, ...]
     manifest: dict[str, Any]
 
@@ -86,7 +85,7 @@ class Dataset:
                 f"{manifest_path}: parts hold {sum(p.rows for p in parts)} rows, "
                 f"manifest says {rows}"
             )
-        return cls(path, rows, int(manifest.get("bytes", 0)), parts, manifest)
+        return cls(path, rows, parts, manifest)
 
 
 class Reject(NamedTuple):
@@ -162,12 +161,10 @@ class _LineStream:
         return n
 
     def end_file(self) -> None:
-        """The last line of a file may lack its newline; Firehose needs one."""
+        """The last line of a file may lack its newline; Firehose needs one. ``fill`` has just
+        read nothing into a buffer it made room in, so the newline fits."""
         if self.end > self.start and self.buf[self.end - 1] != 0x0A:
-            if self.end == len(self.buf):
-                self.buf.append(0x0A)
-            else:
-                self.buf[self.end] = 0x0A
+            self.buf[self.end] = 0x0A
             self.end += 1
 
     def skip_lines(self, n: int) -> int:

@@ -50,7 +50,6 @@ class Tracker:
         self.rows = self.bytes = self.sent = self.retried = self.failed = self.batches = 0
         self.dead_letter_local: list[str] = []
         self.fatal: str | None = None
-        self.startup_s = 0.0
         self._last_save = self._last_progress = self.started
 
     def dispatched(self, seq: int, first_row: int, end_row: int) -> None:
