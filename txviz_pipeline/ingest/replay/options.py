@@ -11,15 +11,13 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from txviz_pipeline.ingest.replay.checkpoint import validate_replay_id
+from txviz_pipeline.ingest.replay.plan import MAX_BATCH_RECORDS
 from txviz_pipeline.ingest.replay.ratelimit import (
     DEFAULT_BYTES_PER_S,
     DEFAULT_RECORDS_PER_S,
     DEFAULT_REQUESTS_PER_S,
     Limits,
 )
-
-# PutRecordBatch's limit on records per call (AWS Firehose API reference).
-MAX_BATCH_RECORDS = 500
 
 
 class ReplayOptions(BaseModel):

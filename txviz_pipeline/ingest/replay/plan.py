@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from txviz_pipeline.ingest.replay.errors import ReplayError
-from txviz_pipeline.ingest.replay.options import MAX_BATCH_RECORDS
 from txviz_pipeline.schema import SOURCE_TIMESTAMP_FORMAT
 
 # PutRecordBatch limits (AWS Firehose API reference).
+MAX_BATCH_RECORDS = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_RECORD_BYTES = 1000 * 1024
 # Each record gains ``,"replay_id":"<id>"`` in the worker: batches are cut with room for it.
