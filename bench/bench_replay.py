@@ -222,12 +222,16 @@ def run_replay_child(settings: Settings, dataset: Path, rows: int | None, **opts
 
 
 def child_main(dataset: str, raw_opts: str) -> None:
-    from txviz_pipeline.ingest.replay import ReplayOptions, replay
+    from txviz_pipeline.ingest.replay.api import ReplayOptions, replay
 
     opts = json.loads(raw_opts)
-    if opts.pop("null_sink", False):
-        opts["client_factory"] = null_firehose
-    result = replay(Path(dataset), Settings.from_env(), ReplayOptions(resume=False, **opts))
+    factory = null_firehose if opts.pop("null_sink", False) else None
+    result = replay(
+        Path(dataset),
+        Settings.from_env(),
+        ReplayOptions(resume=False, **opts),
+        client_factory=factory,
+    )
     print(json.dumps({k: v for k, v in result.__dict__.items() if not isinstance(v, tuple)}))
 
 

@@ -75,11 +75,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
     rep = sub.add_parser("replay", help="convert a CSV and replay it into Firehose")
     rep.add_argument("path", type=Path, help="a Sparkov CSV")
-    rep.add_argument("--rows", type=int, help="replay only the first N rows")
-    rep.add_argument("--processes", type=int, help="worker processes (default: one a core)")
-    rep.add_argument("--speed", type=float, help="time compression, e.g. 3600 (default: max)")
-    rep.add_argument("--replay-id", help="name of the replay; the same name resumes it")
-    rep.add_argument("--no-resume", action="store_true", help="ignore an earlier checkpoint")
+    from txviz_pipeline.ingest.replay.options import add_cli_flags
+
+    add_cli_flags(rep)
     rep.set_defaults(func=cmd_replay)
 
     dash = sub.add_parser("dashboard", help="serve the local dashboard on 127.0.0.1")
@@ -189,20 +187,15 @@ def cmd_replay(settings: Settings, args) -> int:
 
     from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
     from txviz_pipeline.ingest.csvsource.allocator import keep_freed_memory
-    from txviz_pipeline.ingest.replay import ReplayOptions, replay
+    from txviz_pipeline.ingest.replay.api import replay
+    from txviz_pipeline.ingest.replay.options import options_from_cli
 
+    options = options_from_cli(args, f"{args.path.stem}-{time.strftime('%Y%m%dT%H%M%S')}")
     settings = _embedded_settings(settings)
     dataset = settings.ndjson_dir / args.path.stem
     keep_freed_memory()  # the command's own process, so the allocator may be tuned for it
     conversion = convert_csv_to_ndjson(args.path, dataset)
     print(f"converted {conversion.rows_out:,} rows ({conversion.rejected:,} rejected) to {dataset}")
-    options = ReplayOptions(
-        rows=args.rows,
-        processes=args.processes,
-        speed=args.speed,
-        replay_id=args.replay_id or f"{args.path.stem}-{time.strftime('%Y%m%dT%H%M%S')}",
-        resume=not args.no_resume,
-    )
     columns = [
         TextColumn("replay"),
         BarColumn(),

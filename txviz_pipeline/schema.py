@@ -132,7 +132,7 @@ GLUE_TYPES: dict[str, str] = {
     "list<string>": "array<string>",
 }
 
-# Added by the replay to each record it sends (see ingest/replay.py), passed through by the
+# Added by the replay to each record it sends (see ingest/replay/send.py), passed through by the
 # processor; the same pattern is enforced by both.
 REPLAY_ID_FIELD = "replay_id"
 # Replay ids also name checkpoint files and S3 keys.

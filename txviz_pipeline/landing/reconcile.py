@@ -1,8 +1,8 @@
 """Did every record a replay sent come out of Firehose? Reconciliation per replay.
 
-Every record the replay sends carries its ``replay_id`` (ingest/replay.py tags it; the processor
-passes it through), so one replay's records can be told apart from any other's. For a replay
-that handled dataset rows ``[0, rows)``:
+Every record the replay sends carries its ``replay_id`` (ingest/replay/send.py tags it; the
+processor passes it through), so one replay's records can be told apart from any other's. For a
+replay that handled dataset rows ``[0, rows)``:
 
     rows sent  =  landed Ok  +  processing-failed  +  dropped        (per distinct row)
     rows       =  rows sent  +  dead-lettered by the replay

@@ -6,6 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from txviz_pipeline.defs.resources import AwsResource
+from txviz_pipeline.ingest.replay.options import ReplayOptions
 from txviz_pipeline.settings import REPO_ROOT
 
 sparkov_csv = dg.AssetSpec(
@@ -23,33 +24,8 @@ class ConvertConfig(dg.Config):
     )
 
 
-class ReplayConfig(dg.Config):
-    rows: int | None = Field(
-        default=None, description="Replay only the first N rows (empty: every row)."
-    )
-    processes: int | None = Field(
-        default=None, description="Worker processes, each with its own client (empty: one a core)."
-    )
-    speed: float | None = Field(
-        default=None,
-        description="Time compression against trans_date_trans_time: 3600 replays an hour of "
-        "transactions a second. Empty or 0: as fast as the stream allows.",
-    )
-    max_records_per_s: int = Field(
-        default=500_000, description="Rate limit in records/s (Firehose Direct PUT quota)."
-    )
-    max_bytes_per_s: int = Field(
-        default=5 * 1024 * 1024, description="Rate limit in bytes/s (5 MiB/s stream quota)."
-    )
-    max_requests_per_s: int = Field(
-        default=2_000, description="Rate limit in PutRecordBatch calls/s (stream quota)."
-    )
-    replay_id: str | None = Field(
-        default=None,
-        description="Name of this replay; re-running with the same name resumes from its "
-        "checkpoint (empty: the Dagster run id).",
-    )
-    resume: bool = Field(default=True, description="Continue from the replay's checkpoint.")
+class ReplayConfig(dg.Config, ReplayOptions):
+    """The launchpad form of a replay: the fields of ``ReplayOptions``, checked there."""
 
 
 def resolve_source(source_csv: str) -> Path:
@@ -95,18 +71,10 @@ def firehose_replay(
     transactions_ndjson: dict,
 ) -> dg.MaterializeResult:
     """The NDJSON replayed into the Firehose delivery stream with PutRecordBatch."""
-    from txviz_pipeline.ingest.replay import ReplayOptions, replay
+    from txviz_pipeline.ingest.replay.api import replay
 
-    options = ReplayOptions(
-        rows=config.rows,
-        processes=config.processes,
-        speed=config.speed or None,
-        max_records_per_s=config.max_records_per_s,
-        max_bytes_per_s=config.max_bytes_per_s,
-        max_requests_per_s=config.max_requests_per_s,
-        replay_id=config.replay_id or context.run_id,
-        resume=config.resume,
-    )
+    # An unnamed replay takes the run's id, so the run and its checkpoint share one name.
+    options = config.named(context.run_id)
 
     def log_progress(p) -> None:
         eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "?"

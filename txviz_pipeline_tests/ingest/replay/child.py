@@ -1,4 +1,4 @@
-"""Run one replay as its own process (``python -m txviz_pipeline_tests.ingest.replay_child``),
+"""Run one replay as its own process (``python -m txviz_pipeline_tests.ingest.replay.child``),
 so a test can SIGKILL it mid-way and resume it."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from txviz_pipeline.ingest.replay import ReplayOptions, replay
+from txviz_pipeline.ingest.replay.api import ReplayOptions, replay
 from txviz_pipeline.settings import Settings
 
 

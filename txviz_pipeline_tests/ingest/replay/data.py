@@ -97,3 +97,13 @@ def landed_row_ids(settings, prefix: str = LANDING) -> Counter[int]:
         for line in body.splitlines():
             seen[json.loads(line)["row_id"]] += 1
     return seen
+
+
+def dataset_lines(path: Path) -> list[bytes]:
+    """Every line of a dataset, in order, as the replay reads them."""
+    manifest = json.loads((path / "manifest.json").read_text())
+    return [
+        line
+        for part in manifest["parts"]
+        for line in (path / part["name"]).read_bytes().splitlines(keepends=True)
+    ]

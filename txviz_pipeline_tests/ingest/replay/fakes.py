@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from txviz_pipeline import aws
-from txviz_pipeline.ingest.replay import row_id_of
+from txviz_pipeline.ingest.replay.plan import row_id_of
 from txviz_pipeline.settings import Settings
 
 # Which rows fail, by row_id: retried once then accepted / never accepted.

@@ -39,20 +39,13 @@ DEFAULT_BURST_S = 0.25
 
 @dataclass(frozen=True)
 class Limits:
-    """Rates per second; ``None`` or 0 means that dimension is not limited."""
+    """Rates per second; ``None`` or 0 means that dimension is not limited (ranges are checked
+    in ``options.ReplayOptions``)."""
 
     records_per_s: float | None = DEFAULT_RECORDS_PER_S
     bytes_per_s: float | None = DEFAULT_BYTES_PER_S
     requests_per_s: float | None = DEFAULT_REQUESTS_PER_S
     burst_s: float = DEFAULT_BURST_S
-
-    def __post_init__(self) -> None:
-        for name in ("records_per_s", "bytes_per_s", "requests_per_s"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ValueError(f"{name} must be positive (or None/0 for unlimited), got {value}")
-        if self.burst_s < 0:
-            raise ValueError(f"burst_s must be >= 0, got {self.burst_s}")
 
     @property
     def rates(self) -> tuple[float, float, float]:

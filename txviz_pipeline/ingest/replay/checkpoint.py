@@ -8,7 +8,8 @@ not have been sent, so a resume re-sends them (at-least-once delivery).
 Two stores share one interface: ``LocalCheckpointStore`` (``<checkpoint_dir>/<replay_id>.json``,
 written to a temporary file and ``os.replace``d so a SIGKILL never leaves half a file) for the
 embedded stack, and ``S3CheckpointStore`` (``replays/<replay_id>/checkpoint.json``; a PUT is
-atomic in S3) for stateless machines on AWS.
+atomic in S3) for stateless machines on AWS. ``Watermark`` computes ``next_row`` from
+acknowledgements that arrive in any order.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,7 +58,6 @@ class Checkpoint:
     complete: bool = False
     updated_at: str = ""
     version: int = CHECKPOINT_VERSION
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -69,6 +69,42 @@ class Checkpoint:
             raise ValueError(f"unsupported checkpoint version {data.get('version')!r}")
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class Watermark:
+    """The low watermark of contiguously acknowledged batches.
+
+    Workers acknowledge batches in any order; ``next_row`` only moves past a batch once it
+    and every batch before it are acknowledged, so a resume from it never skips a row.
+    """
+
+    def __init__(self, next_row: int) -> None:
+        self.next_row = next_row
+        self._next_seq = 0
+        self._ranges: dict[int, tuple[int, int]] = {}  # seq -> (first_row, end_row)
+        self._done: set[int] = set()  # acknowledged, but an earlier batch is not yet
+
+    def dispatched(self, seq: int, first_row: int, end_row: int) -> None:
+        self._ranges[seq] = (first_row, end_row)
+
+    def acknowledged(self, seq: int) -> int:
+        """Mark batch ``seq`` done; returns its row count."""
+        first_row, end_row = self._ranges[seq]
+        self._done.add(seq)
+        while self._next_seq in self._done:
+            self._done.discard(self._next_seq)
+            self.next_row = self._ranges.pop(self._next_seq)[1]
+            self._next_seq += 1
+        return end_row - first_row
+
+    @property
+    def outstanding(self) -> int:
+        """Batches dispatched and not yet acknowledged."""
+        return len(self._ranges) - len(self._done)
+
+    def rows_done(self) -> int:
+        """Rows below the watermark plus those of batches acknowledged above it."""
+        return self.next_row + sum(e - f for s, (f, e) in self._ranges.items() if s in self._done)
 
 
 class CheckpointStore(Protocol):
@@ -144,14 +180,10 @@ class S3CheckpointStore:
         )
 
 
-def checkpoint_store(kind: str, settings: Settings, s3_client: Any = None) -> CheckpointStore:
+def checkpoint_store(kind: str, settings: Settings, s3_client: Any) -> CheckpointStore:
     """The store named by ``kind``: ``"local"`` (embedded stack) or ``"s3"`` (AWS)."""
     if kind == "local":
         return LocalCheckpointStore(settings.checkpoint_dir)
     if kind == "s3":
-        if s3_client is None:
-            from txviz_pipeline import aws
-
-            s3_client = aws.client("s3", settings)
         return S3CheckpointStore(s3_client, settings.bucket)
     raise ValueError(f"unknown checkpoint store {kind!r}: expected 'local' or 's3'")

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from txviz_pipeline.ingest.replay import ReplayOptions, replay
+from txviz_pipeline.ingest.replay.api import ReplayOptions, replay
 from txviz_pipeline.processes import stop_group
 from txviz_pipeline.settings import REPO_ROOT
-from txviz_pipeline_tests.ingest.replay_data import create_stream, landed_row_ids, write_dataset
+from txviz_pipeline_tests.ingest.replay.data import create_stream, landed_row_ids, write_dataset
 
 ROWS = 6_000
 
@@ -38,7 +38,7 @@ def test_sigkill_mid_replay_then_resume_lands_every_row(tmp_path, moto_settings)
         [
             sys.executable,
             "-m",
-            "txviz_pipeline_tests.ingest.replay_child",
+            "txviz_pipeline_tests.ingest.replay.child",
             str(dataset),
             "killed",
             "--processes",

@@ -1,0 +1,265 @@
+"""``replay()``: send a dataset's rows to the delivery stream, resumably, and what it returns.
+
+The parent cuts batches (``plan``), paces them in time-compressed mode (``schedule``), hands
+them to the worker processes (``pool``, which send with ``send``), and keeps the low watermark
+of acknowledged batches as the checkpoint (``progress``, ``checkpoint``) every
+``checkpoint_every_s``. A replay killed at any instant and started again with the same
+``replay_id`` restarts from the watermark: rows in flight at the kill are sent again
+(at-least-once), no row is skipped. At the end a manifest (dataset, rows requested, row_id
+range, counts) is written to ``s3://<bucket>/replays/<replay_id>/manifest.json`` for
+reconciliation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from txviz_pipeline import aws
+from txviz_pipeline.ingest.replay import pool as pool_module
+from txviz_pipeline.ingest.replay.checkpoint import Checkpoint, checkpoint_store
+from txviz_pipeline.ingest.replay.errors import ReplayError
+from txviz_pipeline.ingest.replay.options import ReplayOptions
+from txviz_pipeline.ingest.replay.plan import BatchPlanner, Dataset
+from txviz_pipeline.ingest.replay.pool import Pool, WorkerSetup
+from txviz_pipeline.ingest.replay.progress import ReplayProgress, Tracker
+from txviz_pipeline.ingest.replay.ratelimit import RateLimiter
+from txviz_pipeline.ingest.replay.schedule import Schedule
+from txviz_pipeline.ingest.replay.send import RetryPolicy
+from txviz_pipeline.settings import REPLAY_FAILED_PREFIX, REPLAY_PREFIX, Settings
+
+__all__ = ["ReplayError", "ReplayOptions", "ReplayProgress", "ReplayResult", "replay"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    replay_id: str
+    rows: int  # dataset rows handled in this run (sent + failed)
+    bytes: int
+    batches: int
+    sent: int
+    retried: int
+    failed: int  # dead-lettered in this run
+    duration_s: float
+    startup_s: float  # of duration_s, spent starting the worker processes
+    records_per_s: float
+    mib_per_s: float
+    resumed_from_row: int
+    dead_letter_key: str | None  # S3 prefix of this replay's dead-letter objects, if any failed
+    dead_letter_local: tuple[str, ...]  # local copies written because S3 failed
+    manifest_key: str
+    checkpoint: str
+
+
+def new_replay_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def replay(
+    dataset_dir: Path,
+    settings: Settings,
+    options: ReplayOptions | None = None,
+    on_progress: Callable[[ReplayProgress], None] | None = None,
+    *,
+    client_factory: Callable[[Settings], Any] | None = None,
+) -> ReplayResult:
+    """Send the dataset's rows to the settings' delivery stream; resumes a known replay_id.
+
+    ``client_factory`` builds each worker's Firehose client instead of the default one; it must
+    be picklable (a module-level function).
+    """
+    options = options or ReplayOptions()
+    clock = time.monotonic
+    dataset = Dataset.open(dataset_dir)
+    replay_id = options.replay_id or new_replay_id()
+    s3 = aws.client("s3", settings)
+    store = checkpoint_store(options.checkpoint_store, settings, s3)
+    end_row = dataset.rows if options.rows is None else min(options.rows, dataset.rows)
+
+    checkpoint = store.load(replay_id) if options.resume else None
+    if checkpoint is not None and checkpoint.dataset_rows != dataset.rows:
+        raise ReplayError(
+            f"replay {replay_id!r} was started on a dataset of {checkpoint.dataset_rows} rows "
+            f"({checkpoint.dataset}); {dataset.path} has {dataset.rows}. Use a new replay id "
+            "or resume=False to start over."
+        )
+    if checkpoint is None:
+        checkpoint = Checkpoint(replay_id, str(dataset.path), dataset.rows)
+    start_row = checkpoint.next_row
+    checkpoint.rows_limit = options.rows
+    checkpoint.dataset = str(dataset.path)
+    checkpoint.runs += 1
+    checkpoint.complete = False
+    logger.info(
+        "replay %s: rows %d..%d of %s to %s (%s); checkpoint %s",
+        replay_id,
+        start_row,
+        end_row,
+        dataset.path,
+        settings.delivery_stream,
+        f"speed x{options.speed}" if options.speed else "as fast as possible",
+        store.describe(replay_id),
+    )
+
+    tracker = Tracker(
+        checkpoint,
+        store,
+        end_row,
+        checkpoint_every_s=options.checkpoint_every_s,
+        progress_every_s=options.progress_every_s,
+        on_progress=on_progress,
+        clock=clock,
+    )
+    planner = BatchPlanner(
+        dataset,
+        start_row,
+        end_row,
+        max_records=options.max_batch_records,
+        speed=options.speed,
+        max_lead_s=options.max_lead_s,
+    )
+    startup_s = 0.0
+    if start_row < end_row:
+        # Not fork: it would copy the locks of the parent's threads (Dagster runs several). The
+        # fork server imports the workers' module once and forks them from that clean process,
+        # which starts N workers about N times faster than spawn on a small machine.
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload([pool_module.__name__])
+        setup = WorkerSetup(
+            settings=settings,
+            replay_id=replay_id,
+            retry=RetryPolicy(options.max_attempts, options.backoff_base_s, options.backoff_cap_s),
+            limiter=RateLimiter.shared(options.limits(), ctx),
+            parent_pid=os.getpid(),
+            client_factory=client_factory,
+        )
+        pool = Pool(options.processes or os.cpu_count() or 1, setup, ctx)
+        startup_s = _run(planner, tracker, pool, options.speed)
+    if checkpoint.first_row_id is None:
+        checkpoint.first_row_id = planner.first_row_id
+    if planner.last_row_id is not None:
+        checkpoint.last_row_id = planner.last_row_id
+    checkpoint.complete = checkpoint.next_row >= end_row
+    tracker.tick(force=True)
+
+    duration = max(clock() - tracker.started, 1e-9)
+    dl_prefix = f"{REPLAY_FAILED_PREFIX}{replay_id}/" if checkpoint.failed else None
+    manifest_key = f"{REPLAY_PREFIX}{replay_id}/manifest.json"
+    manifest = _manifest(dataset, options, checkpoint, start_row, end_row, dl_prefix)
+    s3.put_object(
+        Bucket=settings.bucket,
+        Key=manifest_key,
+        Body=json.dumps(manifest, indent=2).encode(),
+        ContentType="application/json",
+    )
+    result = ReplayResult(
+        replay_id=replay_id,
+        rows=tracker.rows,
+        bytes=tracker.bytes,
+        batches=tracker.batches,
+        sent=tracker.sent,
+        retried=tracker.retried,
+        failed=tracker.failed,
+        duration_s=duration,
+        startup_s=startup_s,
+        records_per_s=tracker.rows / duration,
+        mib_per_s=tracker.bytes / duration / 2**20,
+        resumed_from_row=start_row,
+        dead_letter_key=dl_prefix,
+        dead_letter_local=tuple(tracker.dead_letter_local),
+        manifest_key=manifest_key,
+        checkpoint=store.describe(replay_id),
+    )
+    logger.info(
+        "replay %s: %d rows (%d sent, %d retried, %d failed) in %.1f s, %.0f rec/s",
+        replay_id,
+        result.rows,
+        result.sent,
+        result.retried,
+        result.failed,
+        duration,
+        result.records_per_s,
+    )
+    return result
+
+
+def _run(planner: BatchPlanner, tracker: Tracker, pool: Pool, speed: float | None) -> float:
+    """Send every batch and wait for its acknowledgement; returns the workers' start-up time."""
+
+    def serve(timeout: float) -> None:
+        pool.poll(timeout, tracker.on_result)
+        if tracker.fatal:
+            raise ReplayError(tracker.fatal)
+        tracker.tick()
+
+    # While a batch waits for its time, the parent keeps handling acknowledgements.
+    schedule = Schedule(speed, clock=tracker.clock, sleep=serve)
+    try:
+        pool.wait_ready()
+        startup_s = tracker.clock() - tracker.started
+        for batch in planner:
+            if schedule.speed is not None:
+                schedule.wait(batch.event_time)
+            tracker.dispatched(batch.seq, batch.first_row, batch.end_row)
+            pool.submit(batch, serve)
+            serve(0.0)
+        pool.finish()
+        while tracker.watermark.outstanding:
+            exited = pool.all_exited()
+            serve(0.2)
+            pool.check_alive()
+            if exited and tracker.watermark.outstanding:
+                raise ReplayError(
+                    f"replay workers exited with {tracker.watermark.outstanding} batches "
+                    "unacknowledged"
+                )
+        return startup_s
+    finally:
+        pool.close()
+        # The watermark only ever covers acknowledged batches, so saving it is always safe.
+        tracker.save()
+
+
+def _manifest(
+    dataset: Dataset,
+    options: ReplayOptions,
+    cp: Checkpoint,
+    start_row: int,
+    end_row: int,
+    dead_letter_prefix: str | None,
+) -> dict[str, Any]:
+    return {
+        "replay_id": cp.replay_id,
+        "dataset": str(dataset.path),
+        "dataset_source": dataset.manifest.get("source"),
+        "dataset_rows": dataset.rows,
+        "first_event_time": dataset.manifest.get("first_event_time"),
+        "last_event_time": dataset.manifest.get("last_event_time"),
+        "rows_requested": options.rows,
+        "rows": cp.next_row,  # dataset rows 0..rows-1 were sent or dead-lettered
+        "first_row_id": cp.first_row_id,
+        "last_row_id": cp.last_row_id,
+        "complete": cp.complete,
+        "sent": cp.sent,
+        "retried": cp.retried,
+        "failed": cp.failed,
+        "batches": cp.batches,
+        "runs": cp.runs,
+        "last_run_from_row": start_row,
+        "last_run_to_row": end_row,
+        "speed": options.speed,
+        "limits": asdict(options.limits()),
+        "dead_letter_prefix": dead_letter_prefix,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,144 @@
+"""The options of a replay, defined once: the Dagster launchpad (``ReplayConfig``), the
+``txviz replay`` flags and ``replay()`` all read these fields, their types, defaults,
+descriptions and ranges."""
+
+from __future__ import annotations
+
+import argparse
+import types
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from txviz_pipeline.ingest.replay.checkpoint import validate_replay_id
+from txviz_pipeline.ingest.replay.plan import MAX_BATCH_RECORDS
+from txviz_pipeline.ingest.replay.ratelimit import (
+    DEFAULT_BYTES_PER_S,
+    DEFAULT_RECORDS_PER_S,
+    DEFAULT_REQUESTS_PER_S,
+    Limits,
+)
+
+
+class ReplayOptions(BaseModel):
+    """What to replay and how fast. Rates default to one us-east-1 stream's Direct PUT quota."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rows: int | None = Field(
+        default=None, ge=0, description="Replay only the first N rows (empty: every row)."
+    )
+    processes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Worker processes, each with its own client (empty: one a core).",
+    )
+    speed: float | None = Field(
+        default=None,
+        ge=0,
+        description="Time compression against trans_date_trans_time: 3600 replays an hour of "
+        "transactions a second. Empty or 0: as fast as the stream allows.",
+    )
+    max_records_per_s: float | None = Field(
+        default=DEFAULT_RECORDS_PER_S,
+        ge=0,
+        description="Rate limit in records/s (Firehose Direct PUT quota; empty or 0: none).",
+    )
+    max_bytes_per_s: float | None = Field(
+        default=DEFAULT_BYTES_PER_S,
+        ge=0,
+        description="Rate limit in bytes/s (5 MiB/s stream quota; empty or 0: none).",
+    )
+    max_requests_per_s: float | None = Field(
+        default=DEFAULT_REQUESTS_PER_S,
+        ge=0,
+        description="Rate limit in PutRecordBatch calls/s (stream quota; empty or 0: none).",
+    )
+    replay_id: str | None = Field(
+        default=None,
+        description="Name of this replay; re-running with the same name resumes from its "
+        "checkpoint (empty: a new name).",
+    )
+    resume: bool = Field(default=True, description="Continue from the replay's checkpoint.")
+    checkpoint_store: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where the checkpoint lives: 'local' (the checkpoint folder, embedded "
+        "stack) or 's3' (replays/<replay_id>/ in the bucket, for machines without state).",
+    )
+    max_attempts: int = Field(
+        default=8, ge=1, description="Attempts per record, the first send included."
+    )
+    max_batch_records: int = Field(
+        default=MAX_BATCH_RECORDS,
+        ge=1,
+        le=MAX_BATCH_RECORDS,
+        description="Records per PutRecordBatch call (at most 500).",
+    )
+    max_lead_s: float = Field(
+        default=0.2,
+        gt=0,
+        description="With a speed: how many seconds early a record may leave before it is due.",
+    )
+    backoff_base_s: float = Field(
+        default=0.1, ge=0, description="First retry waits up to this long (full jitter)."
+    )
+    backoff_cap_s: float = Field(
+        default=10.0, ge=0, description="Longest wait between two attempts."
+    )
+    checkpoint_every_s: float = Field(
+        default=1.0, gt=0, description="Seconds between two checkpoint saves."
+    )
+    progress_every_s: float = Field(
+        default=2.0, gt=0, description="Seconds between two progress reports."
+    )
+
+    @field_validator("speed")
+    @classmethod
+    def zero_speed_is_no_speed(cls, value: float | None) -> float | None:
+        return value or None
+
+    @field_validator("replay_id")
+    @classmethod
+    def replay_id_is_a_name(cls, value: str | None) -> str | None:
+        return validate_replay_id(value) if value else None
+
+    def limits(self) -> Limits:
+        return Limits(self.max_records_per_s, self.max_bytes_per_s, self.max_requests_per_s)
+
+    def named(self, default_replay_id: str) -> ReplayOptions:
+        """These options as plain ``ReplayOptions``, named ``default_replay_id`` if unnamed."""
+        values = {name: getattr(self, name) for name in ReplayOptions.model_fields}
+        return ReplayOptions(**{**values, "replay_id": self.replay_id or default_replay_id})
+
+
+def add_cli_flags(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per option, with the option's type, choices, description and default."""
+    for name, info in ReplayOptions.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        default = "" if info.default is None else f" (default: {info.default})"
+        help_text = f"{info.description}{default}".replace("%", "%%")
+        kind = _value_type(info.annotation)
+        if kind is bool:
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
+        elif get_origin(kind) is Literal:
+            parser.add_argument(flag, choices=get_args(kind), default=None, help=help_text)
+        else:
+            parser.add_argument(flag, type=kind, default=None, metavar=name.upper(), help=help_text)
+
+
+def options_from_cli(args: argparse.Namespace, default_replay_id: str) -> ReplayOptions:
+    """The options given as flags (see ``add_cli_flags``); unset flags keep their defaults."""
+    given = {name: getattr(args, name) for name in ReplayOptions.model_fields}
+    return ReplayOptions(**{k: v for k, v in given.items() if v is not None}).named(
+        default_replay_id
+    )
+
+
+def _value_type(annotation: Any) -> Any:
+    """``int`` for ``int | None``; the annotation itself otherwise."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        (inner,) = [a for a in get_args(annotation) if a is not type(None)]
+        return inner
+    return annotation

@@ -1,0 +1,232 @@
+"""The worker processes that send batches, and the typed messages between them and the replay.
+
+The replay hands batches to N worker processes over a bounded queue (2 per worker), so reading
+never runs far ahead of sending and memory stays flat. Each worker owns its boto3 Firehose
+client (botocore's own retries off: the worker retries per record) and, before every call,
+including retries, reserves the call's records, bytes and one request from one rate limiter
+shared by all workers (``ratelimit.py``). Pacing at the point of sending, rather than in the
+parent, keeps a backlog in the queue from turning into a burst above the quota, and makes
+retries count against it too. A worker exits by itself when the replay's process dies.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from txviz_pipeline.ingest.replay.errors import ReplayError
+from txviz_pipeline.ingest.replay.plan import Batch, Reject
+from txviz_pipeline.ingest.replay.ratelimit import RateLimiter
+from txviz_pipeline.ingest.replay.send import (
+    DeadLetter,
+    DeadLetterWriter,
+    RetryPolicy,
+    dead_letter_lines,
+    firehose_client,
+    send_batch,
+    tagged_records,
+)
+from txviz_pipeline.processes import pid_alive
+from txviz_pipeline.settings import Settings
+
+
+class BatchTask(NamedTuple):
+    """Replay -> worker: send dataset rows [first_row, end_row)."""
+
+    seq: int
+    first_row: int
+    end_row: int
+    payload: bytes  # the records to send, back to back
+    rejects: list[Reject]  # lines of these rows that go straight to the dead letters
+
+    @classmethod
+    def of(cls, batch: Batch) -> BatchTask:
+        return cls(batch.seq, batch.first_row, batch.end_row, batch.payload, batch.rejects)
+
+
+class WorkerReady(NamedTuple):
+    """Worker -> replay: the worker has its client and takes tasks."""
+
+    pid: int
+
+
+class BatchDone(NamedTuple):
+    """Worker -> replay: every row of batch ``seq`` was accepted or dead-lettered."""
+
+    seq: int
+    sent: int
+    retried: int
+    failed: int  # dead-lettered
+    nbytes: int  # record bytes, tags included
+    dead_letter_local: str | None  # written here because S3 failed
+
+
+class WorkerFailed(NamedTuple):
+    """Worker -> replay: the worker cannot go on (``seq`` -1 before any batch)."""
+
+    seq: int
+    message: str
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What every worker needs; pickled once per worker."""
+
+    settings: Settings
+    replay_id: str
+    retry: RetryPolicy
+    limiter: RateLimiter
+    parent_pid: int
+    # Builds the worker's Firehose client; must be picklable (a module-level function).
+    client_factory: Callable[[Settings], Any] | None = None
+
+
+class Worker:
+    """Sends the batches given to one worker process."""
+
+    def __init__(self, setup: WorkerSetup) -> None:
+        self.setup = setup
+        self.client = (setup.client_factory or firehose_client)(setup.settings)
+        self.dead_letters = DeadLetterWriter(setup.settings, setup.replay_id)
+
+    def process(self, task: BatchTask) -> BatchDone:
+        setup = self.setup
+        records = tagged_records(task.payload, setup.replay_id)
+        outcome = send_batch(
+            self.client,
+            setup.settings.delivery_stream,
+            records,
+            retry=setup.retry,
+            limiter=setup.limiter,
+        )
+        dead = [DeadLetter(r.line, r.code, r.reason, 0) for r in task.rejects]
+        dead += [
+            DeadLetter(
+                records[f.index],
+                f.code,
+                f"not accepted after {f.attempts} attempts; last error {f.code}: {f.message}",
+                f.attempts,
+            )
+            for f in outcome.failures
+        ]
+        local = None
+        if dead:
+            local = self.dead_letters.write(task.first_row, task.end_row, dead_letter_lines(dead))
+        size = sum(map(len, records))
+        return BatchDone(task.seq, outcome.sent, outcome.retried, len(dead), size, local)
+
+
+def worker_main(setup: WorkerSetup, tasks: Any, results: Any) -> None:
+    try:
+        worker = Worker(setup)
+    except Exception as exc:
+        results.put(WorkerFailed(-1, f"cannot create the Firehose client: {exc!r}"))
+        return
+    results.put(WorkerReady(os.getpid()))
+    # Our own parent is the fork server, which exits when the replay's process does.
+    started_by = os.getppid()
+    while True:
+        try:
+            task = tasks.get(timeout=1.0)
+        except queue.Empty:
+            # The replay was killed (SIGKILL leaves it no chance to stop us): exit, don't linger.
+            if os.getppid() != started_by or not pid_alive(setup.parent_pid):
+                return
+            continue
+        if task is None:
+            return
+        try:
+            results.put(worker.process(task))
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, ReplayError) else f"{type(exc).__name__}: {exc}"
+            results.put(WorkerFailed(task.seq, message))
+            return
+
+
+class Pool:
+    """N worker processes behind a bounded task queue."""
+
+    def __init__(self, processes: int, setup: WorkerSetup, ctx: Any) -> None:
+        self.tasks = ctx.Queue(maxsize=2 * processes)
+        self.results = ctx.Queue()
+        self.procs = [
+            ctx.Process(
+                target=worker_main,
+                args=(setup, self.tasks, self.results),
+                name=f"txviz-replay-{i}",
+                daemon=True,
+            )
+            for i in range(processes)
+        ]
+        self.finishing = False
+        for p in self.procs:
+            p.start()
+
+    def submit(self, batch: Batch, serve: Callable[[float], None]) -> None:
+        """Queue a batch; while the queue is full, ``serve`` handles results and progress."""
+        task = BatchTask.of(batch)
+        while True:
+            try:
+                self.tasks.put(task, timeout=0.05)
+                return
+            except queue.Full:
+                serve(0.05)
+                self.check_alive()
+
+    def poll(self, timeout: float, on_result: Callable[[BatchDone | WorkerFailed], None]) -> None:
+        """Hand every available result to ``on_result``, waiting up to ``timeout`` for one."""
+        try:
+            first = self.results.get(timeout=timeout) if timeout > 0 else self.results.get_nowait()
+        except queue.Empty:
+            return
+        on_result(first)
+        while True:
+            try:
+                on_result(self.results.get_nowait())
+            except queue.Empty:
+                return
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Wait until every worker has its client, so a broken setup fails before sending."""
+        ready = 0
+        deadline = time.monotonic() + timeout
+        while ready < len(self.procs):
+            try:
+                message = self.results.get(timeout=0.2)
+            except queue.Empty:
+                self.check_alive()
+                if time.monotonic() > deadline:
+                    raise ReplayError(f"replay workers not ready after {timeout:.0f} s") from None
+                continue
+            if isinstance(message, WorkerFailed):
+                raise ReplayError(message.message)
+            ready += 1
+
+    def check_alive(self) -> None:
+        """Raise if a worker died; after ``finish`` a clean exit is expected, not before."""
+        for p in self.procs:
+            if p.exitcode is not None and (p.exitcode != 0 or not self.finishing):
+                raise ReplayError(f"replay worker {p.name} (pid {p.pid}) exited with {p.exitcode}")
+
+    def all_exited(self) -> bool:
+        return all(p.exitcode is not None for p in self.procs)
+
+    def finish(self) -> None:
+        self.finishing = True
+        for _ in self.procs:
+            self.tasks.put(None)
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.is_alive():
+                p.terminate()
+        for p in self.procs:
+            p.join(timeout=10)
+        self.tasks.cancel_join_thread()
+        self.results.cancel_join_thread()
+        self.tasks.close()
+        self.results.close()

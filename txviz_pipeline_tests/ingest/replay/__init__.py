@@ -1,0 +1,1 @@
+"""Tests of txviz_pipeline.ingest.replay, one file per module."""
