@@ -14,6 +14,10 @@ from botocore.config import Config
 
 from txviz_pipeline.settings import Settings
 
+# moto accepts any credentials, but botocore must sign with some. Fixed ones for the local
+# endpoint also mean a user's real AWS credentials are never sent to it.
+EMBEDDED_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
 
 def client_config(max_attempts: int = 5, **overrides: Any) -> Config:
     return Config(
@@ -37,14 +41,17 @@ def client(
 ):
     """A boto3 client for ``service`` (``s3``, ``firehose``, ``sns``, ``quicksight`` ...).
 
-    ``session`` carries a profile or explicit credentials (default: boto3's credential chain).
+    ``session`` carries a profile or explicit credentials (default: boto3's credential chain
+    on AWS, the fixed test credentials on the embedded stack).
     """
     settings = settings or Settings.from_env()
     extra: dict[str, Any] = {}
     if service == "s3" and settings.endpoint_url:
         # moto serves S3 at the endpoint root; virtual-host addressing needs DNS it doesn't have.
         extra["s3"] = {"addressing_style": "path"}
-    return (session or boto3.session.Session()).client(
+    if session is None:
+        session = boto3.session.Session(**(EMBEDDED_CREDENTIALS if settings.embedded else {}))
+    return session.client(
         service,
         region_name=settings.region,
         endpoint_url=settings.endpoint_url,

@@ -16,7 +16,6 @@ from txviz_pipeline.settings import (
     MODE_ENV,
     MOTO_PORT_ENV,
     Settings,
-    embedded_credentials,
 )
 
 log = logging.getLogger("txviz")
@@ -209,8 +208,7 @@ def cmd_replay(settings: Settings, args) -> int:
             rate = f"{p.records_per_s:,.0f} rec/s {p.mib_per_s:.2f} MiB/s"
             bar.update(task, completed=p.rows_done, total=p.rows_total, rate=rate)
 
-        with embedded_credentials():
-            result = replay(dataset, settings, options, on_progress)
+        result = replay(dataset, settings, options, on_progress)
         bar.update(task, completed=result.rows)
     print(
         f"replay {result.replay_id}: {result.rows:,} rows in {result.duration_s:.1f}s "

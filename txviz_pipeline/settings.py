@@ -8,9 +8,8 @@ infra/ honest). Nothing here touches the network, and the environment is read on
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,16 +166,3 @@ def embedded_env(port: int = DEFAULT_MOTO_PORT, home: Path | None = None) -> dic
         env["TXVIZ_HOME"] = str(home)
     return env
 
-
-@contextlib.contextmanager
-def embedded_credentials() -> Iterator[None]:
-    """Lend boto3 fake credentials while none are set: moto accepts any, but botocore must sign."""
-    fake = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    added = [k for k in fake if k not in os.environ]
-    for k in added:
-        os.environ[k] = fake[k]
-    try:
-        yield
-    finally:
-        for k in added:
-            os.environ.pop(k, None)

@@ -1,13 +1,12 @@
 """Settings.from_env: the one reader of the environment, and the command line built on it."""
 
-import os
 from pathlib import Path
 
 import pytest
 
 from txviz_pipeline import settings
 from txviz_pipeline.cli import build_parser, main
-from txviz_pipeline.settings import Settings, embedded_credentials, embedded_env
+from txviz_pipeline.settings import Settings, embedded_env
 
 
 def test_from_env_reads_endpoint_and_home(tmp_path: Path):
@@ -74,16 +73,6 @@ def test_the_environment_is_read_when_asked_not_at_import(monkeypatch: pytest.Mo
     monkeypatch.setenv("TXVIZ_MOTO_PORT", "6111")
     assert Settings().moto_port == settings.DEFAULT_MOTO_PORT
     assert Settings.from_env().moto_port == 6111
-
-
-def test_embedded_credentials_are_lent_only_while_none_are_set(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "mine")
-    with embedded_credentials():
-        assert os.environ["AWS_ACCESS_KEY_ID"] == "testing"
-        assert os.environ["AWS_SECRET_ACCESS_KEY"] == "mine"
-    assert "AWS_ACCESS_KEY_ID" not in os.environ
-    assert os.environ["AWS_SECRET_ACCESS_KEY"] == "mine"
 
 
 def test_the_command_line_takes_its_port_defaults_from_the_settings():

@@ -37,11 +37,17 @@ class AwsResource(ResourceWithBoto3Configuration):
         return Settings(**{**base.__dict__, **{k: v for k, v in overrides.items() if v}})
 
     def client(self, service: str):
-        session = boto3.session.Session(
-            profile_name=self.profile_name,
-            aws_access_key_id=self.aws_access_key_id,
-            aws_secret_access_key=self.aws_secret_access_key,
-            aws_session_token=self.aws_session_token,
+        chosen = self.profile_name or self.aws_access_key_id
+        # Without a profile or keys here, the client factory picks the credentials for the mode.
+        session = (
+            boto3.session.Session(
+                profile_name=self.profile_name,
+                aws_access_key_id=self.aws_access_key_id,
+                aws_secret_access_key=self.aws_secret_access_key,
+                aws_session_token=self.aws_session_token,
+            )
+            if chosen
+            else None
         )
         return aws.client(
             service,

@@ -40,7 +40,6 @@ from txviz_pipeline.settings import (
     MOTO_PORT_ENV,
     REPO_ROOT,
     Settings,
-    embedded_credentials,
     embedded_env,
 )
 from txviz_pipeline.stack.provision import provision
@@ -198,8 +197,7 @@ def _info(home: Path, state: dict[str, Any], resources: dict[str, Any]) -> Stack
 
 
 def _provision(home: Path, port: int) -> dict[str, Any]:
-    with embedded_credentials():
-        return provision(Settings.from_env(embedded_env(port, home)))
+    return provision(Settings.from_env(embedded_env(port, home)))
 
 
 # --- public API ----------------------------------------------------------------------------------
@@ -311,10 +309,9 @@ def status(home: Path | str, *, counts: bool = True) -> StackStatus:
     if counts and _answers(endpoint):
         s = Settings.from_env(embedded_env(state["port"], home))
         try:
-            with embedded_credentials():
-                s3 = aws.client("s3", s, max_attempts=2)
-                landing = _count(s3, s.bucket, LANDING_PREFIX)
-                errors = _count(s3, s.bucket, ERRORS_ROOT)
+            s3 = aws.client("s3", s, max_attempts=2)
+            landing = _count(s3, s.bucket, LANDING_PREFIX)
+            errors = _count(s3, s.bucket, ERRORS_ROOT)
             with urllib.request.urlopen(f"{endpoint}{STATS_PATH}", timeout=5) as resp:
                 stats = json.loads(resp.read())
         except Exception as exc:  # noqa: BLE001 - status reports what it can

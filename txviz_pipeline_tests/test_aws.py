@@ -1,0 +1,43 @@
+"""The one client factory: which credentials a client signs with, per mode."""
+
+import boto3
+import pytest
+
+from txviz_pipeline import aws
+from txviz_pipeline.settings import Settings
+
+
+class _Sent(Exception):
+    pass
+
+
+def _access_key(client) -> str:
+    """The access key a request is signed with, read from its Authorization header; not sent."""
+
+    def stop(request, **_):
+        raise _Sent(request.headers["Authorization"].decode())
+
+    client.meta.events.register("before-send", stop)
+    with pytest.raises(_Sent) as sent:
+        client.list_buckets()
+    return str(sent.value).split("Credential=")[1].split("/")[0]
+
+
+def test_embedded_clients_sign_with_the_fixed_test_credentials(monkeypatch):
+    # A user's real keys in the environment must never be sent to the local endpoint.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAREALKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "real-secret")
+    client = aws.client("s3", Settings(endpoint_url="http://127.0.0.1:5055"))
+    assert _access_key(client) == "testing"
+
+
+def test_aws_clients_use_the_credential_chain(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAREALKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "real-secret")
+    assert _access_key(aws.client("s3", Settings(endpoint_url=None))) == "AKIAREALKEY"
+
+
+def test_an_explicit_session_wins_on_the_embedded_stack():
+    session = boto3.session.Session(aws_access_key_id="chosen", aws_secret_access_key="x")
+    client = aws.client("s3", Settings(endpoint_url="http://127.0.0.1:5055"), session=session)
+    assert _access_key(client) == "chosen"
