@@ -74,7 +74,7 @@ def firehose_replay(
     from txviz_pipeline.ingest.replay.api import replay
 
     # An unnamed replay takes the run's id, so the run and its checkpoint share one name.
-    options = config.named(context.run_id)
+    options = config.named(context.run.run_id)
 
     def log_progress(p) -> None:
         eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "?"

@@ -14,6 +14,7 @@ from txviz_pipeline.ingest.replay.options import (
     add_cli_flags,
     options_from_cli,
 )
+from txviz_pipeline.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -68,7 +69,7 @@ def test_cli_flags_are_the_options_fields():
 
 
 def test_txviz_replay_has_a_described_flag_per_option():
-    replay_parser = build_parser()._subparsers._group_actions[0].choices["replay"]
+    replay_parser = build_parser(Settings())._subparsers._group_actions[0].choices["replay"]
     flags = {a.dest: a for a in replay_parser._actions if a.option_strings}
     for name, info in ReplayOptions.model_fields.items():
         assert name in flags, name
