@@ -58,7 +58,7 @@ def serve(port: int, home: Path | None = None) -> None:
     )
     from werkzeug.serving import make_server
 
-    from txviz_pipeline.stack import processor_hook
+    from txviz_pipeline.stack import lambda_runtime, processor_hook
 
     processor_hook.install()
     app = with_stats_route(DomainDispatcherApplication(create_backend_app))
@@ -70,7 +70,7 @@ def serve(port: int, home: Path | None = None) -> None:
         LOCALHOST,
         port,
         home,
-        processor_hook.processor_path(),
+        lambda_runtime.processor_path(),
     )
     try:
         server.serve_forever()
