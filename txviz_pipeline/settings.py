@@ -8,10 +8,12 @@ infra/ honest). Nothing here touches the network, and the environment is read on
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,29 +130,36 @@ class Settings:
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     """A non-negative, finite duration (in the variable's own unit)."""
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise ValueError(f"{name}={raw!r} is not a non-negative number")
-    return value
+    return _number(env, name, default, float, lambda s: 0 <= s < math.inf, "a non-negative number")
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    return _number(env, name, default, int, lambda p: 0 < p < 65536, "a port number")
+
+
+N = TypeVar("N", int, float)
+
+
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: N,
+    parse: Callable[[str], N],
+    valid: Callable[[N], bool],
+    what: str,
+) -> N:
+    """``env[name]`` read by ``parse``; ``default`` when unset or empty; unparsable or not
+    ``valid`` is a ValueError naming the variable, its value and ``what`` it should be."""
     raw = env.get(name)
     if not raw:
         return default
     try:
-        port = int(raw)
+        value: N | None = parse(raw)
     except ValueError:
-        port = 0
-    if not 0 < port < 65536:
-        raise ValueError(f"{name}={raw!r} is not a port number")
-    return port
+        value = None
+    if value is None or not valid(value):
+        raise ValueError(f"{name}={raw!r} is not {what}")
+    return value
 
 
 def embedded_env(port: int = DEFAULT_MOTO_PORT, home: Path | None = None) -> dict[str, str]:
@@ -165,4 +174,3 @@ def embedded_env(port: int = DEFAULT_MOTO_PORT, home: Path | None = None) -> dic
     if home is not None:
         env["TXVIZ_HOME"] = str(home)
     return env
-

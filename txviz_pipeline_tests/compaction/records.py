@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from txviz_pipeline.schema import CATEGORIES, LANDING_FIELDS
+from txviz_pipeline_tests.processor.builders import CARDHOLDER
 
 
 def landing_record(i: int, **overrides: Any) -> dict[str, Any]:
@@ -29,13 +30,7 @@ def landing_record(i: int, **overrides: Any) -> dict[str, Any]:
         "card_last4": f"{i % 10000:04d}",
         "card_token": f"{i:032x}"[::-1],
         "gender": "F" if i % 2 else "M",
-        "city": "Moravian Falls",
-        "state": "NC",
-        "zip": "28654",
-        "lat": 36.0788,
-        "long": -81.1781,
-        "city_pop": 3495,
-        "job": "Psychologist, counselling",
+        **CARDHOLDER,
         "age": 30 + i % 40,
         "age_band": "25-34",
         "hour": (i // 60) % 24,

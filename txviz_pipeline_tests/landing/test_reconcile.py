@@ -28,6 +28,14 @@ def test_every_row_is_accounted_for_and_missing_ones_are_named(moto_settings):
     put = lambda key, lines: s3.put_object(  # noqa: E731
         Bucket=bucket, Key=key, Body=b"\n".join(lines) + b"\n"
     )
+    reconcile = lambda: reconcile_replay(  # noqa: E731
+        s3,
+        bucket,
+        replay_id="r1",
+        expected_row_ids=list(range(10)),
+        started_at=now - timedelta(minutes=5),
+        now=now,
+    )
     # Replay "r1" covers rows 0..9: 0-5 land (3 twice), 6-7 fail processing, 8 is
     # dead-lettered by the replay, 9 is lost. Replay "r2" also landed row 9: it must not count.
     put(f"landing/{hour}/a", [landing_line(i, "r1") for i in (0, 1, 2, 3)])
@@ -43,14 +51,7 @@ def test_every_row_is_accounted_for_and_missing_ones_are_named(moto_settings):
     )
     put("errors/replay-failed/r1/rows-8-9.ndjson", [orjson.dumps({"row_id": 8, "reason": "x"})])
 
-    result = reconcile_replay(
-        s3,
-        bucket,
-        replay_id="r1",
-        expected_row_ids=list(range(10)),
-        started_at=now - timedelta(minutes=5),
-        now=now,
-    )
+    result = reconcile()
     assert (result.rows, result.sent, result.dead_lettered) == (10, 9, 1)
     assert (result.landed_ok, result.processing_failed, result.dropped) == (6, 2, 0)
     assert result.duplicates == 2  # row 3 landed twice, row 6 failed twice
@@ -61,14 +62,7 @@ def test_every_row_is_accounted_for_and_missing_ones_are_named(moto_settings):
     assert result.failure_reasons == {"bad_value": 3}
 
     put(f"landing/{hour}/d", [landing_line(9, "r1")])
-    again = reconcile_replay(
-        s3,
-        bucket,
-        replay_id="r1",
-        expected_row_ids=list(range(10)),
-        started_at=now - timedelta(minutes=5),
-        now=now,
-    )
+    again = reconcile()
     assert again.reconciles and again.missing == []
     assert again.sent == again.landed_ok + again.processing_failed + again.dropped
 

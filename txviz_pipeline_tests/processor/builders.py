@@ -9,6 +9,18 @@ from typing import Any
 TEST_KEY = "test-card-token-key-0123456789"
 STREAM_ARN = "arn:aws:firehose:us-east-1:123456789012:deliverystream/txviz-transactions"
 
+# The cardholder's home and job in Sparkov's first row: the processor passes these fields
+# through to the landing record unchanged.
+CARDHOLDER: dict[str, Any] = {
+    "city": "Moravian Falls",
+    "state": "NC",
+    "zip": "28654",
+    "lat": 36.0788,
+    "long": -81.1781,
+    "city_pop": 3495,
+    "job": "Psychologist, counselling",
+}
+
 # A row in the exact shape of the replay's NDJSON (schema.NDJSON_FIELDS, in order), taken from
 # the first row of Sparkov's fraudTrain.csv with the cardholder's personal fields replaced.
 BASE_RECORD: dict[str, Any] = {
@@ -22,13 +34,7 @@ BASE_RECORD: dict[str, Any] = {
     "last": "Banks",
     "gender": "F",
     "street": "561 Perry Cove",
-    "city": "Moravian Falls",
-    "state": "NC",
-    "zip": "28654",
-    "lat": 36.0788,
-    "long": -81.1781,
-    "city_pop": 3495,
-    "job": "Psychologist, counselling",
+    **CARDHOLDER,
     "dob": "1988-03-09",
     "trans_num": "0b242abb623afc578575680df30655b9",
     "unix_time": 1325376018,

@@ -16,7 +16,7 @@ from response import LAMBDA_PAYLOAD_LIMIT, Result, entry_size
 
 from txviz_pipeline import schema
 
-from .builders import BASE_RECORD, TEST_KEY, b64, decode, event, line, numbered, record
+from .builders import BASE_RECORD, CARDHOLDER, TEST_KEY, b64, decode, event, line, numbered, record
 
 NOW = datetime(2024, 6, 1, 12, 0, 0, 123000, tzinfo=UTC)
 KEY = TEST_KEY.encode()
@@ -68,13 +68,7 @@ def test_valid_record_becomes_the_landing_record():
         "card_last4": "2095",
         "card_token": hmac.new(KEY, b"2703186189652095", hashlib.sha256).hexdigest()[:32],
         "gender": "F",
-        "city": "Moravian Falls",
-        "state": "NC",
-        "zip": "28654",
-        "lat": 36.0788,
-        "long": -81.1781,
-        "city_pop": 3495,
-        "job": "Psychologist, counselling",
+        **CARDHOLDER,
         "age": 30,
         "age_band": "25-34",
         "hour": 0,

@@ -62,6 +62,16 @@ def expect_create(stubber: Stubber, mode: str = "FULL_REFRESH") -> None:
     )
 
 
+def expect_create_error(stubber: Stubber, code: str, message: str, http_status: int) -> None:
+    stubber.add_client_error(
+        "create_ingestion",
+        service_error_code=code,
+        service_message=message,
+        http_status_code=http_status,
+        expected_params={**KEY, "IngestionType": "FULL_REFRESH"},
+    )
+
+
 def expect_describe(stubber: Stubber, status: str, **extra) -> None:
     ingestion = {
         "Arn": ARN,
@@ -159,13 +169,7 @@ def test_times_out_when_never_final(stubbed):
 
 def test_manual_refresh_cap_gets_a_clear_error(stubbed):
     client, stubber = stubbed
-    stubber.add_client_error(
-        "create_ingestion",
-        service_error_code="LimitExceededException",
-        service_message="Ingestion limit exceeded",
-        http_status_code=429,
-        expected_params={**KEY, "IngestionType": "FULL_REFRESH"},
-    )
+    expect_create_error(stubber, "LimitExceededException", "Ingestion limit exceeded", 429)
 
     with pytest.raises(RefreshLimitExceededError) as info:
         refresh(client, FakeTime())
@@ -178,12 +182,7 @@ def test_manual_refresh_cap_gets_a_clear_error(stubbed):
 
 def test_existing_ingestion_id_resumes_waiting(stubbed):
     client, stubber = stubbed
-    stubber.add_client_error(
-        "create_ingestion",
-        service_error_code="ResourceExistsException",
-        service_message="exists",
-        http_status_code=409,
-    )
+    expect_create_error(stubber, "ResourceExistsException", "exists", 409)
     expect_describe(stubber, "COMPLETED", RowInfo={"RowsIngested": 7, "RowsDropped": 0})
 
     result = refresh(client, FakeTime())
@@ -195,12 +194,7 @@ def test_existing_ingestion_id_resumes_waiting(stubbed):
 
 def test_other_create_errors_are_wrapped(stubbed):
     client, stubber = stubbed
-    stubber.add_client_error(
-        "create_ingestion",
-        service_error_code="ResourceNotFoundException",
-        service_message="dataset not found",
-        http_status_code=404,
-    )
+    expect_create_error(stubber, "ResourceNotFoundException", "dataset not found", 404)
 
     with pytest.raises(QuickSightRefreshError, match="ResourceNotFoundException: dataset not"):
         refresh(client, FakeTime())
