@@ -56,6 +56,8 @@ DAGSTER_PORT_ENV = "TXVIZ_DAGSTER_PORT"
 DASHBOARD_PORT_ENV = "TXVIZ_DASHBOARD_PORT"
 # The processor's HMAC key for card tokens (lambda/processor.py reads the same variable).
 CARD_TOKEN_ENV = "TXVIZ_CARD_TOKEN_KEY"
+# The Firehose processor the embedded stack runs (default: the repo's lambda/handler.py).
+PROCESSOR_PATH_ENV = "TXVIZ_PROCESSOR_PATH"
 RECONCILE_WAIT_ENV = "TXVIZ_RECONCILE_WAIT_S"
 MAX_LANDING_SILENCE_ENV = "TXVIZ_MAX_LANDING_SILENCE_MINUTES"
 
@@ -78,6 +80,7 @@ class Settings:
     dashboard_port: int = DEFAULT_DASHBOARD_PORT
     # None: the embedded stack generates one into <home>/stack/card-token.key.
     card_token_key: str | None = field(default=None, repr=False)
+    processor_path: Path = REPO_ROOT / "lambda" / "handler.py"
     reconcile_wait_s: float = DEFAULT_RECONCILE_WAIT_S
     max_landing_silence_minutes: float = DEFAULT_MAX_LANDING_SILENCE_MINUTES
 
@@ -100,6 +103,7 @@ class Settings:
             dagster_port=_port(env, DAGSTER_PORT_ENV, DEFAULT_DAGSTER_PORT),
             dashboard_port=_port(env, DASHBOARD_PORT_ENV, DEFAULT_DASHBOARD_PORT),
             card_token_key=env.get(CARD_TOKEN_ENV) or None,
+            processor_path=Path(env.get(PROCESSOR_PATH_ENV) or REPO_ROOT / "lambda" / "handler.py"),
             reconcile_wait_s=_seconds(env, RECONCILE_WAIT_ENV, DEFAULT_RECONCILE_WAIT_S),
             max_landing_silence_minutes=_seconds(
                 env, MAX_LANDING_SILENCE_ENV, DEFAULT_MAX_LANDING_SILENCE_MINUTES

@@ -99,3 +99,9 @@ def test_guard_waits_are_read_as_numbers():
     assert settings.max_landing_silence_minutes == 2.5
     defaults = Settings.from_env({})
     assert (defaults.reconcile_wait_s, defaults.max_landing_silence_minutes) == (300.0, 5.0)
+
+
+def test_the_embedded_stack_runs_the_repos_processor_unless_told_otherwise(tmp_path):
+    assert Settings.from_env({}).processor_path.parts[-2:] == ("lambda", "handler.py")
+    other = tmp_path / "handler.py"
+    assert Settings.from_env({"TXVIZ_PROCESSOR_PATH": str(other)}).processor_path == other

@@ -15,7 +15,6 @@ import importlib.util
 import itertools
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -29,7 +28,6 @@ from txviz_pipeline import settings
 
 log = logging.getLogger(__name__)
 
-PROCESSOR_PATH_ENV = "TXVIZ_PROCESSOR_PATH"
 RESULTS = ("Ok", "Dropped", "ProcessingFailed")
 # AWS's error codes for transformation failures (Firehose's "processing-failed" error records).
 ERR_STATUS = "Lambda.ProcessingFailedStatus"
@@ -44,8 +42,7 @@ LAMBDA_TIMEOUT_MS = 60_000
 
 def processor_path() -> Path:
     """The handler file to run: $TXVIZ_PROCESSOR_PATH, else the repo's lambda/handler.py."""
-    override = os.environ.get(PROCESSOR_PATH_ENV)
-    return Path(override) if override else settings.REPO_ROOT / "lambda" / "handler.py"
+    return settings.Settings.from_env().processor_path
 
 
 @dataclass

@@ -87,7 +87,7 @@ def test_handler_only_processor_gets_the_generic_reason(tmp_path: Path, monkeypa
         "    return {'records': [{'recordId': r['recordId'], 'result': 'ProcessingFailed',\n"
         "                         'data': r['data']} for r in event['records']]}\n"
     )
-    monkeypatch.setenv(runtime.PROCESSOR_PATH_ENV, str(path))
+    monkeypatch.setenv(runtime.settings.PROCESSOR_PATH_ENV, str(path))
     [outcome] = runtime.invoke(ARN, event(b"a"))
     assert outcome.result == "ProcessingFailed"
     assert outcome.error_code == runtime.ERR_STATUS
@@ -96,7 +96,7 @@ def test_handler_only_processor_gets_the_generic_reason(tmp_path: Path, monkeypa
 
 def test_processor_is_reloaded_when_its_file_changes(tmp_path: Path, monkeypatch):
     path = tmp_path / "changing.py"
-    monkeypatch.setenv(runtime.PROCESSOR_PATH_ENV, str(path))
+    monkeypatch.setenv(runtime.settings.PROCESSOR_PATH_ENV, str(path))
     body = "def handler(event, context):\n    raise ValueError({!r})\n"
     path.write_text(body.format("first"))
     with pytest.raises(runtime.InvocationError, match="first"):
@@ -107,18 +107,18 @@ def test_processor_is_reloaded_when_its_file_changes(tmp_path: Path, monkeypatch
 
 
 def test_missing_or_broken_processor_is_a_function_error(tmp_path: Path, monkeypatch):
-    monkeypatch.setenv(runtime.PROCESSOR_PATH_ENV, str(tmp_path / "absent.py"))
+    monkeypatch.setenv(runtime.settings.PROCESSOR_PATH_ENV, str(tmp_path / "absent.py"))
     with pytest.raises(runtime.InvocationError) as err:
         runtime.invoke(ARN, event(b"a"))
     assert err.value.code == runtime.ERR_FUNCTION and "absent.py" in err.value.message
     (tmp_path / "nohandler.py").write_text("x = 1\n")
-    monkeypatch.setenv(runtime.PROCESSOR_PATH_ENV, str(tmp_path / "nohandler.py"))
+    monkeypatch.setenv(runtime.settings.PROCESSOR_PATH_ENV, str(tmp_path / "nohandler.py"))
     with pytest.raises(runtime.InvocationError, match="no handler"):
         runtime.invoke(ARN, event(b"a"))
 
 
 def test_repo_processor_loads_with_its_modules_and_leaves_sys_modules_alone(monkeypatch):
-    monkeypatch.delenv(runtime.PROCESSOR_PATH_ENV, raising=False)
+    monkeypatch.delenv(runtime.settings.PROCESSOR_PATH_ENV, raising=False)
     monkeypatch.setenv("TXVIZ_CARD_TOKEN_KEY", "test-card-token-key-0123456789")
     assert runtime.processor_path() == settings.REPO_ROOT / "lambda" / "handler.py"
     before = dict(sys.modules)
@@ -145,15 +145,15 @@ def write_processor(folder: Path, reason: str) -> Path:
 def test_sibling_modules_come_from_the_handlers_folder_and_reload(tmp_path: Path, monkeypatch):
     first = write_processor(tmp_path / "a", "rules of a")
     second = write_processor(tmp_path / "b", "rules of b")
-    monkeypatch.setenv(runtime.PROCESSOR_PATH_ENV, str(first))
+    monkeypatch.setenv(runtime.settings.PROCESSOR_PATH_ENV, str(first))
     with pytest.raises(runtime.InvocationError, match="rules of a"):
         runtime.invoke(ARN, event(b"x"))
-    monkeypatch.setenv(runtime.PROCESSOR_PATH_ENV, str(second))
+    monkeypatch.setenv(runtime.settings.PROCESSOR_PATH_ENV, str(second))
     with pytest.raises(runtime.InvocationError, match="rules of b"):
         runtime.invoke(ARN, event(b"x"))
     # Editing only a sibling module reloads the processor.
     (tmp_path / "a" / "rules.py").write_text("REASON = 'edited rules of a'\n")
-    monkeypatch.setenv(runtime.PROCESSOR_PATH_ENV, str(first))
+    monkeypatch.setenv(runtime.settings.PROCESSOR_PATH_ENV, str(first))
     with pytest.raises(runtime.InvocationError, match="edited rules of a"):
         runtime.invoke(ARN, event(b"x"))
     assert "rules" not in sys.modules

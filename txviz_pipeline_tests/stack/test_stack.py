@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from txviz_pipeline import aws, settings
-from txviz_pipeline.stack import control, lambda_runtime, processor_hook, provision
+from txviz_pipeline.stack import control, processor_hook, provision
 from txviz_pipeline.stack.control import StackInfo
 from txviz_pipeline_tests.stack.stack_helpers import (
     empty_bucket,
@@ -39,7 +39,7 @@ def fake_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
     info = control.up(
         port=free_port(),
         home=home,
-        server_env={lambda_runtime.PROCESSOR_PATH_ENV: str(FAKE_PROCESSOR)},
+        server_env={settings.PROCESSOR_PATH_ENV: str(FAKE_PROCESSOR)},
     )
     try:
         with pytest.MonkeyPatch.context() as mp:

@@ -74,7 +74,9 @@ def test_txviz_replay_has_a_described_flag_per_option():
     for name, info in ReplayOptions.model_fields.items():
         assert name in flags, name
         assert info.description in flags[name].help.replace("%%", "%")
-    args = build_parser(Settings()).parse_args(["replay", "x.csv", "--processes", "3", "--no-resume"])
+    args = build_parser(Settings()).parse_args(
+        ["replay", "x.csv", "--processes", "3", "--no-resume"]
+    )
     options = options_from_cli(args, "x")
     assert (options.processes, options.resume, options.replay_id) == (3, False, "x")
 
