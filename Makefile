@@ -1,5 +1,5 @@
 # The two commands a new user needs; each sets up what it needs first.
-.PHONY: demo test test-fast bench lint screenshots
+.PHONY: demo test test-fast bench lint screenshots mutation
 
 demo:  ## set up, then run the whole pipeline on the embedded stack (Ctrl-C stops it)
 	./scripts/bootstrap.sh
@@ -16,6 +16,9 @@ bench:  ## the benchmarks in bench/ (numbers for the README)
 	.venv/bin/python bench/bench_convert.py
 	.venv/bin/python bench/bench_replay.py
 	.venv/bin/python bench/bench_processor.py
+
+mutation:  ## mutation-test the guard modules (slow; lists the surviving mutants)
+	./scripts/mutation.sh
 
 screenshots:  ## re-render docs/dashboard.png in headless chromium
 	TXVIZ_UPDATE_SCREENSHOTS=1 .venv/bin/pytest txviz_pipeline_tests/serving/test_dashboard_browser.py

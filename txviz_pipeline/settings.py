@@ -54,7 +54,7 @@ MODE_ENV = "TXVIZ_MODE"
 MOTO_PORT_ENV = "TXVIZ_MOTO_PORT"
 DAGSTER_PORT_ENV = "TXVIZ_DAGSTER_PORT"
 DASHBOARD_PORT_ENV = "TXVIZ_DASHBOARD_PORT"
-# The processor's HMAC key for card tokens (lambda/processor.py reads the same variable).
+# The processor's HMAC key for card tokens (lambda/handler.py reads the same variable).
 CARD_TOKEN_ENV = "TXVIZ_CARD_TOKEN_KEY"
 # The Firehose processor the embedded stack runs (default: the repo's lambda/handler.py).
 PROCESSOR_PATH_ENV = "TXVIZ_PROCESSOR_PATH"
