@@ -162,3 +162,20 @@ def test_oldest_hour_in_the_window_is_remembered():
     assert " " not in first.cursor  # compact: the cursor is stored on every tick
     again = scan_landing(bucket.list_keys, first.cursor, now=NOW, lookback_hours=2)
     assert (again.new_count, again.listed) == (0, 2)
+
+
+def test_a_marker_or_stray_key_from_the_lister_is_passed_over_not_the_rest():
+    # Any ListKeys may hand back a folder marker or a key of another hour (a lister with a
+    # looser prefix): the scan skips exactly those and still takes every key after them.
+    hour = "2026/11/27/09"
+    listed = [
+        f"landing/{hour}/",
+        firehose_key("2026/11/27/08", 1, "stray"),
+        firehose_key(hour, 2, "a"),
+    ]
+
+    def list_keys(prefix: str):
+        return listed if prefix == f"landing/{hour}/" else []
+
+    result = scan_landing(list_keys, None, now=NOW)
+    assert result.new_keys == {hour: [firehose_key(hour, 2, "a")]}
