@@ -1,4 +1,4 @@
-"""SIGTERM and SIGHUP to ``txviz dashboard`` and ``txviz demo`` stop every process they started.
+"""SIGINT, SIGTERM and SIGHUP to ``txviz dashboard`` and ``txviz demo`` stop all they started.
 
 Each test runs the real command, waits until its servers answer, records the whole process tree
 (and its process groups) from /proc, signals the command and checks that nothing it started is
@@ -24,6 +24,8 @@ from txviz_pipeline.settings import REPO_ROOT
 from txviz_pipeline_tests.support.moto import free_port
 
 SIGNALS = [signal.SIGTERM, signal.SIGHUP]
+# Ctrl-C takes the same path; checked where it is cheap.
+ALL_STOP_SIGNALS = [signal.SIGINT, *SIGNALS]
 
 
 def _ppid_and_pgid(pid: int) -> tuple[int, int] | None:
@@ -122,7 +124,7 @@ def signal_and_check(
     assert [port for port in ports if port_in_use(port)] == []
 
 
-@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+@pytest.mark.parametrize("sig", ALL_STOP_SIGNALS, ids=lambda s: s.name)
 def test_dashboard_stops_streamlit_on_signal(sig: signal.Signals, tmp_path: Path) -> None:
     port = free_port()
     proc = txviz(["dashboard", "--port", str(port)], tmp_path / "home", {})
