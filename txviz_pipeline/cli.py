@@ -30,8 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(settings).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
+    from txviz_pipeline.processes import Stopped
+
     try:
         return args.func(settings, args) or 0
+    except Stopped as stop:
+        print(f"txviz: stopped by {stop}; everything it started is stopped", file=sys.stderr)
+        return stop.exit_status
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # one clear line for the user, not a traceback
@@ -219,35 +224,28 @@ def cmd_replay(settings: Settings, args) -> int:
 
 
 def cmd_dashboard(settings: Settings, args) -> int:
-    from txviz_pipeline.processes import stop_group
-    from txviz_pipeline.serving.dashboard.launch import (
-        dashboard_url,
-        start_dashboard,
-        wait_until_ready,
-    )
+    from txviz_pipeline.processes import stop_on_signals
+    from txviz_pipeline.serving.dashboard.launch import serve_dashboard
 
-    proc = start_dashboard(settings, args.port)
-    try:
-        wait_until_ready(args.port, proc=proc)
-        print(f"dashboard: {dashboard_url(args.port)}")
-        return proc.wait()
-    finally:
-        stop_group(proc.pid)
+    with stop_on_signals():
+        return serve_dashboard(settings, args.port)
 
 
 def cmd_demo(settings: Settings, args) -> int:
     from txviz_pipeline.demo import run_demo
+    from txviz_pipeline.processes import stop_on_signals
 
-    return run_demo(
-        settings,
-        csv=args.csv,
-        moto_port=args.moto_port,
-        dagster_port=args.dagster_port,
-        dashboard_port=args.dashboard_port,
-        speed=args.speed,
-        replay=not args.no_replay,
-        exit_when_ready=args.exit_when_ready,
-    )
+    with stop_on_signals():
+        return run_demo(
+            settings,
+            csv=args.csv,
+            moto_port=args.moto_port,
+            dagster_port=args.dagster_port,
+            dashboard_port=args.dashboard_port,
+            speed=args.speed,
+            replay=not args.no_replay,
+            exit_when_ready=args.exit_when_ready,
+        )
 
 
 if __name__ == "__main__":

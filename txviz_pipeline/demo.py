@@ -2,7 +2,8 @@
 
 Starts the embedded AWS stack, the live dashboard and the Dagster webserver + daemon, launches a
 replay of the sample through Dagster's GraphQL API (as the launchpad would), reports when the
-dashboard first has data, and stops everything it started on Ctrl-C.
+dashboard first has data, and stops everything it started on SIGINT (Ctrl-C), SIGTERM or SIGHUP
+(the caller turns those into an exception, see ``processes.stop_on_signals``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from txviz_pipeline.processes import port_in_use, stop_group
+from txviz_pipeline.processes import port_in_use, signals_held, stop_group
 from txviz_pipeline.settings import LOCALHOST, Settings
 
 log = logging.getLogger("txviz.demo")
@@ -59,12 +60,12 @@ def run_demo(
     started = time.monotonic()
     home = settings.home
     stack_was_running = control.status(home, counts=False).running
-    stack = control.up(port=moto_port, settings=settings)
-    # Dagster's processes reach the embedded AWS through its endpoint and fake credentials.
-    env = {**os.environ, **stack.env}
-    settings = stack.settings
     procs = []
     try:
+        stack = control.up(port=moto_port, settings=settings)
+        # Dagster's processes reach the embedded AWS through its endpoint and fake credentials.
+        env = {**os.environ, **stack.env}
+        settings = stack.settings
         dashboard = start_dashboard(settings, dashboard_port)
         procs.append(dashboard)
         dagster = orchestrator.start_dagster(settings, dagster_port, env)
@@ -97,7 +98,8 @@ def run_demo(
                         return 0
             time.sleep(1)
     finally:
-        for proc in reversed(procs):
-            stop_group(proc.pid)
-        if not stack_was_running:
-            control.down(home)
+        with signals_held():
+            for proc in reversed(procs):
+                stop_group(proc.pid)
+            if not stack_was_running:
+                control.down(home)

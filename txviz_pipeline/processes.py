@@ -14,12 +14,65 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from txviz_pipeline.settings import LOCALHOST
 
 log = logging.getLogger(__name__)
+
+
+# The signals that ask a txviz command to stop: Ctrl-C, `kill`, and the terminal closing.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(BaseException):
+    """A stop signal arrived; like KeyboardInterrupt, ``except Exception`` does not catch it."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+    @property
+    def exit_status(self) -> int:
+        """The shell's convention for a command ended by a signal."""
+        return 128 + self.signum
+
+
+def _ignore_stop_signals() -> dict[int, object]:
+    return {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+
+
+def _restore(previous: dict[int, object]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def _raise_stopped(signum: int, frame) -> None:
+    # Raise once: the clean-up this starts must not be cut short by the next signal.
+    _ignore_stop_signals()
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within the block, SIGINT, SIGTERM and SIGHUP raise :class:`Stopped` in the main thread,
+    so the ``finally`` clean-up that stops the servers runs, and runs once."""
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        _restore(previous)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Ignore stop signals within the block: for clean-up that must finish once begun."""
+    previous = _ignore_stop_signals()
+    try:
+        yield
+    finally:
+        _restore(previous)
 
 
 def _reset_sigint() -> None:

@@ -1,4 +1,4 @@
-"""Start the live dashboard as a Streamlit server on 127.0.0.1 and wait until it answers."""
+"""Start the live dashboard as a Streamlit server on 127.0.0.1, wait until it answers, serve."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from txviz_pipeline.processes import start_group, wait_for_http
+from txviz_pipeline.processes import signals_held, start_group, stop_group, wait_for_http
 from txviz_pipeline.settings import LOCALHOST, Settings
 
 log = logging.getLogger(__name__)
@@ -54,3 +54,15 @@ def start_dashboard(settings: Settings, port: int) -> subprocess.Popen:
 def wait_until_ready(port: int, proc: subprocess.Popen) -> None:
     """Block until the health endpoint answers; raise if it does not or ``proc`` exits first."""
     wait_for_http(f"{dashboard_url(port)}/_stcore/health", proc=proc)
+
+
+def serve_dashboard(settings: Settings, port: int) -> int:
+    """``txviz dashboard``: serve until Streamlit exits or the caller is stopped, then stop it."""
+    proc = start_dashboard(settings, port)
+    try:
+        wait_until_ready(port, proc=proc)
+        print(f"dashboard: {dashboard_url(port)}", flush=True)
+        return proc.wait()
+    finally:
+        with signals_held():
+            stop_group(proc.pid)
