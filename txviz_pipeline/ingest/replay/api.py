@@ -141,7 +141,6 @@ def replay(
             replay_id=replay_id,
             retry=RetryPolicy(options.max_attempts, options.backoff_base_s, options.backoff_cap_s),
             limiter=RateLimiter.shared(options.limits(), ctx),
-            parent_pid=os.getpid(),
             client_factory=client_factory,
         )
         pool = Pool(options.processes or os.cpu_count() or 1, setup, ctx)

@@ -6,13 +6,21 @@ client (botocore's own retries off: the worker retries per record) and, before e
 including retries, reserves the call's records, bytes and one request from one rate limiter
 shared by all workers (``ratelimit.py``). Pacing at the point of sending, rather than in the
 parent, keeps a backlog in the queue from turning into a burst above the quota, and makes
-retries count against it too. A worker exits by itself when the replay's process dies.
+retries count against it too.
+
+A worker exits by itself as soon as the replay's process dies, even of SIGKILL: it watches a pipe
+whose write end only the replay holds. Polling the parent would not do: a worker can be blocked
+mid-message on the task pipe (whose write end every worker holds too, so it never sees the end of
+file), sleeping for the rate limiter, or waiting on Firehose. Once the workers are gone, the fork
+server and the resource tracker exit too: their pipes' write ends were held only by the replay,
+the fork server and the workers.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +38,6 @@ from txviz_pipeline.ingest.replay.send import (
     send_batch,
     tagged_records,
 )
-from txviz_pipeline.processes import pid_alive
 from txviz_pipeline.settings import Settings
 
 
@@ -80,7 +87,6 @@ class WorkerSetup:
     replay_id: str
     retry: RetryPolicy
     limiter: RateLimiter
-    parent_pid: int
     # Builds the worker's Firehose client; must be picklable (a module-level function).
     client_factory: Callable[[Settings], Any] | None = None
 
@@ -120,23 +126,26 @@ class Worker:
         return BatchDone(task.seq, outcome.sent, outcome.retried, len(dead), size, local)
 
 
-def worker_main(setup: WorkerSetup, tasks: Any, results: Any) -> None:
+def exit_with_replay(replay_alive: Any) -> None:
+    """Exit this process once ``replay_alive`` reads end-of-file, whatever the main thread does."""
+
+    def watch() -> None:
+        replay_alive.poll(None)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="txviz-replay-watch", daemon=True).start()
+
+
+def worker_main(setup: WorkerSetup, tasks: Any, results: Any, replay_alive: Any) -> None:
+    exit_with_replay(replay_alive)
     try:
         worker = Worker(setup)
     except Exception as exc:
         results.put(WorkerFailed(-1, f"cannot create the Firehose client: {exc!r}"))
         return
     results.put(WorkerReady(os.getpid()))
-    # Our own parent is the fork server, which exits when the replay's process does.
-    started_by = os.getppid()
     while True:
-        try:
-            task = tasks.get(timeout=1.0)
-        except queue.Empty:
-            # The replay was killed (SIGKILL leaves it no chance to stop us): exit, don't linger.
-            if os.getppid() != started_by or not pid_alive(setup.parent_pid):
-                return
-            continue
+        task = tasks.get()
         if task is None:
             return
         try:
@@ -153,10 +162,12 @@ class Pool:
     def __init__(self, processes: int, setup: WorkerSetup, ctx: Any) -> None:
         self.tasks = ctx.Queue(maxsize=2 * processes)
         self.results = ctx.Queue()
+        # Only this process keeps the write end: its death, however abrupt, ends every worker.
+        replay_alive, self.alive = ctx.Pipe(duplex=False)
         self.procs = [
             ctx.Process(
                 target=worker_main,
-                args=(setup, self.tasks, self.results),
+                args=(setup, self.tasks, self.results, replay_alive),
                 name=f"txviz-replay-{i}",
                 daemon=True,
             )
@@ -165,6 +176,7 @@ class Pool:
         self.finishing = False
         for p in self.procs:
             p.start()
+        replay_alive.close()
 
     def submit(self, batch: Batch, serve: Callable[[float], None]) -> None:
         """Queue a batch; while the queue is full, ``serve`` handles results and progress."""
@@ -230,3 +242,4 @@ class Pool:
         self.results.cancel_join_thread()
         self.tasks.close()
         self.results.close()
+        self.alive.close()

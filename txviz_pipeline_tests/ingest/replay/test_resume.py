@@ -3,28 +3,17 @@ least once (the checkpoint is a low watermark: nothing below it is ever skipped 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from txviz_pipeline.ingest.replay.api import ReplayOptions, replay
 from txviz_pipeline.processes import stop_group
-from txviz_pipeline.settings import REPO_ROOT
+from txviz_pipeline_tests.ingest.replay.child import read_checkpoint, start, wait_for_row
 from txviz_pipeline_tests.ingest.replay.data import create_stream, landed_row_ids, write_dataset
 
 ROWS = 6_000
-
-
-def read_checkpoint(path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
 
 
 @pytest.mark.integration
@@ -32,37 +21,11 @@ def test_sigkill_mid_replay_then_resume_lands_every_row(tmp_path, moto_settings)
     create_stream(moto_settings)
     dataset = write_dataset(tmp_path / "ds", ROWS, parts=3)
     checkpoint_path = moto_settings.checkpoint_dir / "killed.json"
-    log = (tmp_path / "replay.log").open("wb")
-    # 100-record batches at 600 records/s: about ten seconds of sending, checkpointed 5x/s.
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "txviz_pipeline_tests.ingest.replay.child",
-            str(dataset),
-            "killed",
-            "--processes",
-            "2",
-            "--records-per-s",
-            "600",
-            "--batch-records",
-            "100",
-            "--checkpoint-every-s",
-            "0.2",
-        ],
-        cwd=REPO_ROOT,
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        start_new_session=True,
-    )
+    log_path = tmp_path / "replay.log"
+    log = log_path.open("wb")
+    child = start(dataset, "killed", log)
     try:
-        deadline = time.monotonic() + 180
-        while (cp := read_checkpoint(checkpoint_path)) is None or cp["next_row"] < 1_500:
-            if child.poll() is not None:
-                pytest.fail(f"replay exited early: {(tmp_path / 'replay.log').read_text()[-2000:]}")
-            assert time.monotonic() < deadline, "replay made no progress"
-            time.sleep(0.05)
+        wait_for_row(child, checkpoint_path, 1_500, log_path)
         # The whole process group: the parent, its workers and the fork server, like a crash.
         os.killpg(child.pid, signal.SIGKILL)
         assert child.wait(timeout=30) == -signal.SIGKILL
