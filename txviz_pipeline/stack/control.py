@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from txviz_pipeline import aws
+from txviz_pipeline.private_files import private_dir
 from txviz_pipeline.processes import (
     http_ok,
     pid_alive,
@@ -147,7 +148,8 @@ def _remove_state(home: Path) -> None:
 @contextlib.contextmanager
 def _home_lock(home: Path) -> Iterator[None]:
     """Serialise up/down for one home (two shells running ``up`` at once start one server)."""
-    stack_dir(home).mkdir(parents=True, exist_ok=True)
+    private_dir(home)
+    private_dir(stack_dir(home))
     with open(stack_dir(home) / ".lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -166,7 +168,7 @@ def card_token_key(settings: Settings) -> str:
         return _strong(settings.card_token_key, CARD_TOKEN_ENV)
     home = settings.home
     path = stack_dir(home) / "card-token.key"
-    stack_dir(home).mkdir(parents=True, exist_ok=True)
+    private_dir(stack_dir(home))
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
