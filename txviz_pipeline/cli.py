@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
+from txviz_pipeline.private_files import PRIVATE_UMASK
 from txviz_pipeline.settings import (
     DAGSTER_PORT_ENV,
     DASHBOARD_PORT_ENV,
@@ -28,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"txviz: error: {exc}", file=sys.stderr)
         return 2
     args = build_parser(settings).parse_args(argv)
+    os.umask(PRIVATE_UMASK)  # what txviz and the servers it starts write is the user's alone
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
     from txviz_pipeline.processes import Stopped

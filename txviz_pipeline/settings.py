@@ -60,6 +60,8 @@ CARD_TOKEN_ENV = "TXVIZ_CARD_TOKEN_KEY"
 PROCESSOR_PATH_ENV = "TXVIZ_PROCESSOR_PATH"
 RECONCILE_WAIT_ENV = "TXVIZ_RECONCILE_WAIT_S"
 MAX_LANDING_SILENCE_ENV = "TXVIZ_MAX_LANDING_SILENCE_MINUTES"
+# The folders launchpad paths must lie in (os.pathsep-separated; default: data/ and TXVIZ_HOME).
+DATA_DIRS_ENV = "TXVIZ_DATA_DIRS"
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class Settings:
     processor_path: Path = REPO_ROOT / "lambda" / "handler.py"
     reconcile_wait_s: float = DEFAULT_RECONCILE_WAIT_S
     max_landing_silence_minutes: float = DEFAULT_MAX_LANDING_SILENCE_MINUTES
+    # Empty: the repository's data/ and ``home`` (see ``data_folders``).
+    data_dirs: tuple[Path, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -108,11 +112,18 @@ class Settings:
             max_landing_silence_minutes=_seconds(
                 env, MAX_LANDING_SILENCE_ENV, DEFAULT_MAX_LANDING_SILENCE_MINUTES
             ),
+            data_dirs=tuple(Path(d) for d in env.get(DATA_DIRS_ENV, "").split(os.pathsep) if d),
         )
 
     @property
     def embedded(self) -> bool:
         return self.endpoint_url is not None
+
+    @property
+    def data_folders(self) -> tuple[Path, ...]:
+        """The folders launchpad paths are confined to, symlinks and ``..`` resolved."""
+        dirs = self.data_dirs or (REPO_ROOT / "data", self.home)
+        return tuple(d.resolve() for d in dirs)
 
     @property
     def spice_path(self) -> Path:

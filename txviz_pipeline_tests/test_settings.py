@@ -1,5 +1,6 @@
 """Settings.from_env: the one reader of the environment, and the command line built on it."""
 
+from os import pathsep
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,12 @@ def test_the_embedded_stack_runs_the_repos_processor_unless_told_otherwise(tmp_p
     assert Settings.from_env({}).processor_path.parts[-2:] == ("lambda", "handler.py")
     other = tmp_path / "handler.py"
     assert Settings.from_env({"TXVIZ_PROCESSOR_PATH": str(other)}).processor_path == other
+
+
+def test_data_folders_default_to_data_and_home_and_read_txviz_data_dirs(tmp_path):
+    default = Settings.from_env({"TXVIZ_HOME": str(tmp_path / "home")})
+    data = (settings.REPO_ROOT / "data").resolve()
+    assert default.data_folders == (data, (tmp_path / "home").resolve())
+    dirs = f"{tmp_path}/a{pathsep}{tmp_path}/b"
+    configured = Settings.from_env({"TXVIZ_DATA_DIRS": dirs})
+    assert configured.data_folders == ((tmp_path / "a").resolve(), (tmp_path / "b").resolve())

@@ -23,6 +23,7 @@ from typing import BinaryIO
 from txviz_pipeline.ingest.csvsource.blocks import Reject, line_blocks, map_in_order
 from txviz_pipeline.ingest.csvsource.header import require_sparkov_header
 from txviz_pipeline.ingest.ndjson import BLOCK_PREFIX, NdjsonBlock, ndjson_block
+from txviz_pipeline.private_files import private_dir, private_opener
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +87,14 @@ def convert_csv_to_ndjson(
     source = Path(csv_path)
     require_sparkov_header(source)  # a wrong file fails here, before anything is written
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     _remove_previous_dataset(out)
 
     parts = _PartWriter(out, chunk_rows)
     rows_in = rejected = 0
     first_time: str | None = None
     last_time: str | None = None
-    with open(out / REJECTS_NAME, "wb") as rejects:
+    with open(out / REJECTS_NAME, "wb", opener=private_opener) as rejects:
         # Blocks are checked and serialised on a thread pool, then written in file order.
         blocks = line_blocks(source, rows=rows, prefix=BLOCK_PREFIX)
         for block in map_in_order(ndjson_block, blocks):
@@ -163,7 +164,9 @@ class _PartWriter:
         done = 0
         while done < block.rows:
             if self.file is None:
-                self.file = open(self.out / part_name(len(self.parts)), "wb")  # noqa: SIM115
+                self.file = open(  # noqa: SIM115
+                    self.out / part_name(len(self.parts)), "wb", opener=private_opener
+                )
                 self.rows = 0
                 self.first_row_id = block.row_id(done)
                 line_bytes = (int(bounds[-1]) - int(bounds[0])) / block.rows
@@ -217,5 +220,6 @@ def _write_manifest(result: ConversionResult) -> None:
         ],
     }
     tmp = result.manifest_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    with open(tmp, "w", opener=private_opener) as f:
+        f.write(json.dumps(manifest, indent=2) + "\n")
     os.replace(tmp, result.manifest_path)

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from txviz_pipeline import aws
 from txviz_pipeline.compaction.compact import ARRIVAL_HOUR_COLUMN, landing_arrow_schema
+from txviz_pipeline.private_files import private_dir
 from txviz_pipeline.s3objects import iter_keys
 from txviz_pipeline.serving.queries import (
     DATASET_SQL,
@@ -132,7 +133,7 @@ def publish_spice(
 ) -> SpiceRefreshResult:
     """Build a SPICE file from curated tables under a unique temp name, then swap it in."""
     started = time.monotonic() if started is None else started
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     token = uuid.uuid4().hex
     building = target.with_name(f".{target.stem}.{token}.building.duckdb")
     staging = target.with_name(f".{target.stem}.{token}.staging.duckdb")
@@ -162,6 +163,7 @@ def publish_spice(
             con.execute("CHECKPOINT")
         finally:
             con.close()
+        building.chmod(0o600)
         os.replace(building, target)
     finally:
         for leftover in (building, staging):

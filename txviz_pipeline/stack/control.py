@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from txviz_pipeline import aws
+from txviz_pipeline.private_files import private_dir
 from txviz_pipeline.processes import (
     http_ok,
     pid_alive,
@@ -50,6 +51,8 @@ SERVER_MODULE = "txviz_pipeline.stack.server"
 # Served by the stack server beside moto's API: per-stream processor counters as JSON.
 STATS_PATH = "/txviz/processor-stats"
 START_TIMEOUT_S = 60.0
+# 32 characters: at least 128 bits even for a hex key (the generated one has 64 hex characters).
+MIN_CARD_TOKEN_KEY_CHARS = 32
 STOP_TIMEOUT_S = 10.0
 # Everything Firehose writes on failure sits under the error template's fixed head ("errors/").
 ERRORS_ROOT = ERROR_PREFIX_TEMPLATE.split("!{", 1)[0]
@@ -145,7 +148,8 @@ def _remove_state(home: Path) -> None:
 @contextlib.contextmanager
 def _home_lock(home: Path) -> Iterator[None]:
     """Serialise up/down for one home (two shells running ``up`` at once start one server)."""
-    stack_dir(home).mkdir(parents=True, exist_ok=True)
+    private_dir(home)
+    private_dir(stack_dir(home))
     with open(stack_dir(home) / ".lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -155,19 +159,44 @@ def _home_lock(home: Path) -> Iterator[None]:
 
 
 def card_token_key(settings: Settings) -> str:
-    """The key the processor hashes card numbers with: the settings' key, else a 0600 file."""
+    """The key the processor hashes card numbers with: the settings' key, else a 0600 file.
+
+    A key file others can read, or a key shorter than ``MIN_CARD_TOKEN_KEY_CHARS``, is a
+    StackError: tokens made with it could be reversed by trying every card number.
+    """
     if settings.card_token_key:
-        return settings.card_token_key
+        return _strong(settings.card_token_key, CARD_TOKEN_ENV)
     home = settings.home
     path = stack_dir(home) / "card-token.key"
-    stack_dir(home).mkdir(parents=True, exist_ok=True)
+    private_dir(stack_dir(home))
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_text().strip()
+        return _reused_key(path)
     with os.fdopen(fd, "w") as fh:
         fh.write(secrets.token_hex(32) + "\n")
     return path.read_text().strip()
+
+
+def _reused_key(path: Path) -> str:
+    with open(path) as fh:
+        mode = os.fstat(fh.fileno()).st_mode & 0o777
+        if mode & 0o077:
+            raise StackError(
+                f"{path} can be read by others (mode {mode:o}): run chmod 600 {path}, or delete "
+                "it to have a new key generated (card tokens then change)"
+            )
+        return _strong(fh.read().strip(), str(path))
+
+
+def _strong(key: str, source: str) -> str:
+    if len(key) < MIN_CARD_TOKEN_KEY_CHARS:
+        raise StackError(
+            f"the card-token key in {source} has {len(key)} characters, fewer than "
+            f"{MIN_CARD_TOKEN_KEY_CHARS}: use a random one such as "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`"
+        )
+    return key
 
 
 # --- processes -----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterable
@@ -18,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from txviz_pipeline.private_files import PRIVATE_UMASK
 from txviz_pipeline.settings import LOCALHOST
 from txviz_pipeline.stack.control import STATS_PATH
 
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--home", type=Path, default=None, help="the txviz home (for the log)")
     args = parser.parse_args(argv)
+    os.umask(PRIVATE_UMASK)
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.INFO,

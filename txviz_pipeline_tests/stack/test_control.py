@@ -104,5 +104,33 @@ def test_card_token_key_is_generated_once_and_the_settings_win(tmp_path: Path):
     key = control.card_token_key(Settings(home=tmp_path))
     assert len(key) == 64 and control.card_token_key(Settings(home=tmp_path)) == key
     assert (tmp_path / "stack" / "card-token.key").stat().st_mode & 0o077 == 0
-    given = Settings(home=tmp_path, card_token_key="from-the-environment-0123")
-    assert control.card_token_key(given) == "from-the-environment-0123"
+    given = Settings(home=tmp_path, card_token_key="from-the-environment-0123456789abcdef")
+    assert control.card_token_key(given) == "from-the-environment-0123456789abcdef"
+
+
+def test_a_reused_key_file_others_can_read_is_refused(tmp_path: Path):
+    key = control.card_token_key(Settings(home=tmp_path))
+    path = tmp_path / "stack" / "card-token.key"
+    path.chmod(0o640)
+    with pytest.raises(
+        StackError, match=r"can be read by others \(mode 640\): run chmod 600"
+    ) as err:
+        control.card_token_key(Settings(home=tmp_path))
+    assert key not in str(err.value)
+
+
+@pytest.mark.parametrize("in_file", [True, False], ids=["key-file", "environment"])
+def test_a_short_key_is_refused(tmp_path: Path, in_file: bool):
+    short = "0123456789abcdef0123456789abcde"  # 31 characters
+    if in_file:
+        (tmp_path / "stack").mkdir()
+        fd = os.open(tmp_path / "stack" / "card-token.key", os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, short.encode() + b"\n")
+        os.close(fd)
+        settings = Settings(home=tmp_path)
+    else:
+        settings = Settings(home=tmp_path, card_token_key=short)
+    with pytest.raises(StackError, match="has 31 characters, fewer than 32") as err:
+        control.card_token_key(settings)
+    assert short not in str(err.value)
+    assert control.card_token_key(Settings(home=tmp_path, card_token_key=short + "f"))

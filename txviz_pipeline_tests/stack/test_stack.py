@@ -267,3 +267,11 @@ def test_card_token_key_is_private_and_reaches_the_server(fake_stack: StackInfo,
     state = json.loads((fake_stack.home / "stack" / "stack.json").read_text())
     assert state["pid"] == fake_stack.pid and state["port"] == fake_stack.port
     assert os.environ.get("AWS_ENDPOINT_URL") == fake_stack.endpoint_url
+
+
+def test_the_stack_is_private_to_its_owner(fake_stack: StackInfo):
+    assert stat.S_IMODE(fake_stack.home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((fake_stack.home / "stack").stat().st_mode) == 0o700
+    status = Path(f"/proc/{fake_stack.pid}/status").read_text()
+    (umask,) = [line.split()[1] for line in status.splitlines() if line.startswith("Umask:")]
+    assert int(umask, 8) == 0o077

@@ -20,7 +20,11 @@ sparkov_csv = dg.AssetSpec(
 class ConvertConfig(dg.Config):
     source_csv: str = Field(
         default="data/sample.csv",
-        description="CSV in the Sparkov format to replay; relative paths are from the repo root.",
+        description=(
+            "CSV in the Sparkov format to replay; relative paths are from the repo root. It must "
+            "lie in a data folder: the repo's data/ or TXVIZ_HOME unless TXVIZ_DATA_DIRS "
+            "(os.pathsep-separated) names others."
+        ),
     )
 
 
@@ -28,10 +32,18 @@ class ReplayConfig(dg.Config, ReplayOptions):
     """The launchpad form of a replay: the fields of ``ReplayOptions``, checked there."""
 
 
-def resolve_source(source_csv: str) -> Path:
-    """``source_csv`` as an absolute path; relative paths are from the repository root."""
+def resolve_source(source_csv: str, allowed: tuple[Path, ...]) -> Path:
+    """``source_csv`` resolved (relative paths are from the repository root); a path outside the
+    ``allowed`` folders is a ``dg.Failure`` before anything reads it."""
+    # Someone on the web UI may have no shell here: the launchpad must not read just any file.
     path = Path(source_csv)
-    return path if path.is_absolute() else REPO_ROOT / path
+    path = (path if path.is_absolute() else REPO_ROOT / path).resolve()
+    if not any(path.is_relative_to(folder) for folder in allowed):
+        folders = ", ".join(str(f) for f in allowed)
+        raise dg.Failure(
+            f"source_csv must lie in a data folder ({folders}); set TXVIZ_DATA_DIRS to allow others"
+        )
+    return path
 
 
 @dg.asset(deps=[sparkov_csv], group_name="ingest", kinds={"json"})
@@ -41,8 +53,9 @@ def transactions_ndjson(
     """Sparkov CSV converted to NDJSON batches, schema-checked; bad rows routed to rejects."""
     from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
 
-    source = resolve_source(config.source_csv)
-    out_dir = aws.settings().ndjson_dir / source.stem
+    settings = aws.settings()
+    source = resolve_source(config.source_csv, settings.data_folders)
+    out_dir = settings.ndjson_dir / source.stem
     result = convert_csv_to_ndjson(source, out_dir)
     context.log.info(
         "converted %s: %d rows, %d rejected -> %s",

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from txviz_pipeline.private_files import private_dir
 from txviz_pipeline.schema import REPLAY_ID_PATTERN
 from txviz_pipeline.settings import REPLAY_PREFIX, Settings
 
@@ -137,7 +138,7 @@ class LocalCheckpointStore:
 
     def save(self, checkpoint: Checkpoint) -> None:
         target = self.path(checkpoint.replay_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:

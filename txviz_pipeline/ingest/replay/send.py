@@ -34,6 +34,7 @@ from txviz_pipeline import aws
 from txviz_pipeline.ingest.replay.errors import ReplayError
 from txviz_pipeline.ingest.replay.plan import row_id_of
 from txviz_pipeline.ingest.replay.ratelimit import RateLimiter
+from txviz_pipeline.private_files import private_dir, private_opener
 from txviz_pipeline.schema import REPLAY_ID_FIELD
 from txviz_pipeline.settings import REPLAY_FAILED_PREFIX, Settings
 
@@ -256,8 +257,9 @@ class DeadLetterWriter:
             logger.warning(
                 "dead letter to s3://%s/%s failed (%s); writing %s", settings.bucket, key, exc, path
             )
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(body)
+            with open(tmp, "wb", opener=private_opener) as f:
+                f.write(body)
             os.replace(tmp, path)
             return str(path)

@@ -30,6 +30,7 @@ def convert_config(source: Path) -> dict:
 
 def test_transactions_ndjson_converts_the_csv(tmp_path, monkeypatch):
     monkeypatch.setenv("TXVIZ_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TXVIZ_DATA_DIRS", str(tmp_path))
     source = small_csv(tmp_path)
     result = dg.materialize(
         [transactions_ndjson],
@@ -51,6 +52,7 @@ def test_firehose_replay_lands_every_row_and_reconciles(embedded_stack, tmp_path
     for key, value in embedded_stack.env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("TXVIZ_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TXVIZ_DATA_DIRS", str(tmp_path))
     replay_id = f"defs-test-{tmp_path.name}"
     run_config = convert_config(small_csv(tmp_path))
     run_config["ops"]["firehose_replay"] = {"config": {"processes": 1, "replay_id": replay_id}}
