@@ -45,10 +45,29 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # one clear line for the user, not a traceback
         from txviz_pipeline.schema import SchemaError
 
-        if isinstance(exc, SchemaError | FileNotFoundError | ValueError) or _is_stack_error(exc):
-            print(f"txviz: error: {exc}", file=sys.stderr)
+        if isinstance(exc, SchemaError | OSError | ValueError) or _is_stack_error(exc):
+            print(f"txviz: error: {_one_line(exc)}", file=sys.stderr)
             return 2
         raise
+
+
+MAX_ERROR_CHARS = 300
+
+
+def _one_line(exc: Exception) -> str:
+    """``exc`` as one short line: a bad option names its flag, nothing runs past the cap."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        text = "; ".join(
+            "--"
+            + "-".join(str(part) for part in error["loc"]).replace("_", "-")
+            + f": {error['msg']}"
+            for error in exc.errors()
+        )
+    else:
+        text = " ".join(str(exc).split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
 def _is_stack_error(exc: Exception) -> bool:

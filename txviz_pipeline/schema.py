@@ -181,12 +181,28 @@ class SchemaError(ValueError):
         if missing:
             parts.append(f"missing columns: {', '.join(_show(c) for c in missing)}")
         if unexpected:
-            parts.append(f"unexpected columns: {', '.join(_show(c) for c in unexpected)}")
+            parts.append(f"unexpected columns: {_show_some(unexpected)}")
         super().__init__("; ".join(parts))
 
 
+PREVIEW_CHARS = 40  # of a value echoed from a file into a message
+PREVIEW_ITEMS = 5  # of a list of such values
+
+
+def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """``text`` quoted and cut to ``limit`` characters: a file's content in a message is a hint,
+    never a copy (a wrong file may be a key or a 5 MB line)."""
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def _show_some(columns: list[str]) -> str:
+    shown = ", ".join(_show(c) for c in columns[:PREVIEW_ITEMS])
+    more = len(columns) - PREVIEW_ITEMS
+    return f"{shown} and {more:,} more" if more > 0 else shown
+
+
 def _show(column: str) -> str:
-    return repr(column) if column else "'' (the unnamed index)"
+    return preview(column) if column else "'' (the unnamed index)"
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,8 @@ def generate_csv(
     if rows < 0:
         raise ValueError(f"rows must be >= 0, got {rows}")
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: give the CSV file to write, e.g. {path / 'tx.csv'}")
     rng = np.random.default_rng(seed)
     first_day = start.date()
     days = timeline(first_day, rows)
@@ -86,12 +88,16 @@ def generate_csv(
 
     tmp = path.with_name(f".{path.name}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "wb") as out:
-        out.write((",".join(SOURCE_COLUMNS) + "\n").encode())
-        blocks = _blocks(rng, legit_per_day, days, first_day, cards, merchants, fraud, seen)
-        for block in blocks:
-            out.write(block)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as out:
+            out.write((",".join(SOURCE_COLUMNS) + "\n").encode())
+            blocks = _blocks(rng, legit_per_day, days, first_day, cards, merchants, fraud, seen)
+            for block in blocks:
+                out.write(block)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a half-written CSV is never left behind
+        raise
     summary = GenerationSummary(
         rows=rows,
         fraud_rows=len(fraud.t),

@@ -369,3 +369,19 @@ def test_fraud_rate_holds_at_any_size_inside_the_span(tmp_path: Path, big, rows:
     # Fraud never stretches the span: the file still ends where the calendar says.
     span = span_days(table[0][0], table[-1][0])
     assert span <= planned_days(date(2019, 1, 1), rows) + 1 / 86400
+
+
+def test_writing_into_a_folder_is_refused_and_leaves_nothing(tmp_path: Path):
+    with pytest.raises(ValueError, match="is a folder"):
+        generate_csv(tmp_path, 5)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    def refuse(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("txviz_pipeline.generator.sparkov.os.replace", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        generate_csv(tmp_path / "out.csv", 5)
+    assert list(tmp_path.iterdir()) == []

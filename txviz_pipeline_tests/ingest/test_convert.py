@@ -13,6 +13,7 @@ import pytest
 from txviz_pipeline.generator.sparkov import generate_csv
 from txviz_pipeline.ingest import ndjson
 from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
+from txviz_pipeline.ingest.csvsource.header import SourceFileError
 from txviz_pipeline.ingest.csvsource.scan import scan_block
 from txviz_pipeline.ingest.csvsource.validate import validate_csv
 from txviz_pipeline.schema import NDJSON_FIELDS, SOURCE_COLUMNS, SchemaError
@@ -195,13 +196,15 @@ def test_kaggle_unnamed_index_header_converts(tmp_path: Path):
     assert convert_csv_to_ndjson(path, tmp_path / "unnamed").rows_out == 5000
 
 
-def test_empty_data_section(tmp_path: Path):
+def test_a_header_only_csv_fails_and_keeps_the_previous_dataset(tmp_path: Path):
+    out = tmp_path / "kept"
+    convert_csv_to_ndjson(SAMPLE, out, rows=10)
+    before = sorted(p.name for p in out.iterdir())
     path = tmp_path / "header-only.csv"
-    path.write_text(",".join(SOURCE_COLUMNS) + "\n")
-    result = convert_csv_to_ndjson(path, tmp_path / "none")
-    assert (result.rows_in, result.rows_out, result.parts) == (0, 0, [])
-    manifest = json.loads((tmp_path / "none" / "manifest.json").read_text())
-    assert manifest["parts"] == [] and manifest["first_event_time"] is None
+    path.write_text(",".join(SOURCE_COLUMNS) + "\n\n")
+    with pytest.raises(SourceFileError, match="no rows"):
+        convert_csv_to_ndjson(path, out)
+    assert sorted(p.name for p in out.iterdir()) == before
 
 
 def dataset_files(out: Path) -> dict[str, bytes]:

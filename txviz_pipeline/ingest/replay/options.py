@@ -19,11 +19,19 @@ from txviz_pipeline.ingest.replay.ratelimit import (
     Limits,
 )
 
+MAX_PROCESSES = 64
+# Event time is held in timedeltas, which end near 1e14 s: a billion-fold compression
+# (thirty years a second) times the longest lead stays far inside them.
+MAX_SPEED = 1e9
+# Longest timer an option may set; a longer sleep is a hang, not a setting.
+MAX_WAIT_S = 3600.0
+
 
 class ReplayOptions(BaseModel):
     """What to replay and how fast. Rates default to one us-east-1 stream's Direct PUT quota."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # No field takes inf or NaN: NaN compares false with every bound, inf overflows timers.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     rows: int | None = Field(
         default=None, ge=0, description="Replay only the first N rows (empty: every row)."
@@ -31,13 +39,15 @@ class ReplayOptions(BaseModel):
     processes: int | None = Field(
         default=None,
         ge=1,
+        le=MAX_PROCESSES,
         description="Worker processes, each with its own client (empty: one a core).",
     )
     speed: float | None = Field(
         default=None,
         ge=0,
+        le=MAX_SPEED,
         description="Time compression against trans_date_trans_time: 3600 replays an hour of "
-        "transactions a second. Empty or 0: as fast as the stream allows.",
+        "transactions a second (at most 1e9). Empty or 0: as fast as the stream allows.",
     )
     max_records_per_s: float | None = Field(
         default=DEFAULT_RECORDS_PER_S,
@@ -77,19 +87,23 @@ class ReplayOptions(BaseModel):
     max_lead_s: float = Field(
         default=0.2,
         gt=0,
+        le=MAX_WAIT_S,
         description="With a speed: how many seconds early a record may leave before it is due.",
     )
     backoff_base_s: float = Field(
-        default=0.1, ge=0, description="First retry waits up to this long (full jitter)."
+        default=0.1,
+        ge=0,
+        le=MAX_WAIT_S,
+        description="First retry waits up to this long (full jitter).",
     )
     backoff_cap_s: float = Field(
-        default=10.0, ge=0, description="Longest wait between two attempts."
+        default=10.0, ge=0, le=MAX_WAIT_S, description="Longest wait between two attempts."
     )
     checkpoint_every_s: float = Field(
-        default=1.0, gt=0, description="Seconds between two checkpoint saves."
+        default=1.0, gt=0, le=MAX_WAIT_S, description="Seconds between two checkpoint saves."
     )
     progress_every_s: float = Field(
-        default=2.0, gt=0, description="Seconds between two progress reports."
+        default=2.0, gt=0, le=MAX_WAIT_S, description="Seconds between two progress reports."
     )
 
     @field_validator("speed")

@@ -48,6 +48,25 @@ def test_transactions_ndjson_converts_the_csv(tmp_path, monkeypatch):
     assert (Path(output["dataset_dir"]) / "manifest.json").exists()
 
 
+def test_a_header_only_csv_fails_the_conversion_clearly(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("TXVIZ_HOME", str(home))
+    source = home / "empty.csv"
+    home.mkdir()
+    with (REPO_ROOT / "data" / "sample.csv").open() as f:
+        source.write_text(next(f))
+    result = dg.materialize(
+        [transactions_ndjson],
+        resources={"aws": AwsResource()},
+        run_config=convert_config(source),
+        raise_on_error=False,
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    cause = failure.step_failure_data.error.cause
+    assert cause.cls_name == "SourceFileError" and "header but no rows" in cause.message
+
+
 def test_firehose_replay_lands_every_row_and_reconciles(embedded_stack, tmp_path, monkeypatch):
     for key, value in embedded_stack.env.items():
         monkeypatch.setenv(key, value)

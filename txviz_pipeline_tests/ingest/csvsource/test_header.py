@@ -32,7 +32,7 @@ def test_ulb_creditcard_header_names_missing_and_unexpected_columns():
     assert "cc_num" in err.missing and "trans_date_trans_time" in err.missing
     message = str(err)
     assert "missing columns:" in message and "'cc_num'" in message and "'amt'" in message
-    assert "unexpected columns:" in message and "'V28'" in message and "'Class'" in message
+    assert "unexpected columns: 'Time', 'V1', 'V2', 'V3', 'V4' and 26 more" in message
 
 
 def test_the_ulb_file_fails_before_any_row_is_read():
@@ -81,3 +81,22 @@ def test_unreadable_files_get_a_clear_error(tmp_path: Path, content, message):
         path.write_bytes(content)
     with pytest.raises(SourceFileError, match=message):
         require_sparkov_header(path)
+
+
+def test_a_header_with_no_rows_is_refused(tmp_path: Path):
+    path = write(tmp_path / "empty.csv", ",".join(SOURCE_COLUMNS) + "\n\n")
+    with pytest.raises(SourceFileError, match="has the Sparkov header but no rows"):
+        require_sparkov_header(path)
+
+
+def test_header_messages_show_a_short_preview_of_the_file(tmp_path: Path):
+    secret = "k" * 50
+    many = write(tmp_path / "many.csv", ",".join([secret] * 1000) + "\n")
+    with pytest.raises(SchemaError) as raised:
+        require_sparkov_header(many)
+    message = str(raised.value)
+    assert "k" * 40 not in message and "and 995 more" in message and len(message) < 1000
+    huge = write(tmp_path / "huge.csv", "x" * 5_000_000 + "\n")
+    with pytest.raises(SourceFileError, match="longer than") as raised:
+        require_sparkov_header(huge)
+    assert len(str(raised.value)) < 200

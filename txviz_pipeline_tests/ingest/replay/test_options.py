@@ -30,6 +30,13 @@ from txviz_pipeline.settings import Settings
         ("max_attempts", 0, "max_attempts"),
         ("max_bytes_per_s", -5, "max_bytes_per_s"),
         ("checkpoint_every_s", 0, "checkpoint_every_s"),
+        ("processes", 65, "processes"),
+        ("speed", float("inf"), "speed"),
+        ("speed", float("nan"), "speed"),
+        ("speed", 1e15, "speed"),
+        ("max_records_per_s", float("inf"), "max_records_per_s"),
+        ("max_lead_s", float("nan"), "max_lead_s"),
+        ("backoff_cap_s", 1e300, "backoff_cap_s"),
     ],
 )
 def test_options_out_of_range_are_refused(field, value, message):
@@ -41,6 +48,15 @@ def test_range_edges_are_accepted():
     options = ReplayOptions(rows=0, processes=1, speed=0, max_attempts=1, max_batch_records=500)
     assert options.speed is None  # 0 means as fast as possible
     assert ReplayOptions(max_batch_records=1).max_batch_records == 1
+    assert ReplayOptions(processes=64, speed=1e9).processes == 64
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("processes", 65), ("speed", float("nan")), ("speed", 1e15)]
+)
+def test_the_launchpad_refuses_what_the_options_refuse(field, value):
+    with pytest.raises(ValueError, match=field):
+        ReplayConfig(**{field: value})
 
 
 def parse(*argv: str) -> ReplayOptions:
