@@ -181,10 +181,12 @@ def latest_check(dagster_home: Path, asset: str, check: str):
         return record.event.dagster_event.event_specific_data
 
 
-def test_bad_rows_are_routed_with_reasons_and_the_replay_reconciles(pipeline, tmp_path):
+def test_bad_rows_are_routed_with_reasons_and_the_replay_reconciles(pipeline):
     settings, port, env = pipeline
     deadline = time.monotonic() + DEADLINE_S
-    source = tmp_path / "with-bad-rows.csv"
+    # The launchpad reads only data folders; TXVIZ_HOME is one of them.
+    source = settings.home / "incoming" / "with-bad-rows.csv"
+    source.parent.mkdir()
     write_csv_with_bad_rows(source)
 
     replay_id = "bad-rows-e2e"
