@@ -18,8 +18,10 @@ PERSONAL_FIELDS: frozenset[str] = frozenset({"cc_num", "first", "last", "street"
 CARD_FIELD = "cc_num"
 REDACTED = "[redacted]"
 
-# A card number in the wrong place: nine or more digits, optionally grouped by spaces or dashes.
-_DIGIT_RUN = re.compile(r"[0-9](?:[ -]?[0-9]){8,}")
+# A card number in the wrong place: nine or more digits in a row, or groups of four to six
+# digits joined by spaces or dashes ("4652 1234 1234 1234", "3782-822463-10005"). Dates and
+# times ("2019-01-01 00:00:18") have shorter groups and stay.
+_DIGIT_RUN = re.compile(r"[0-9]{9,}|[0-9]{4}(?:[ -][0-9]{4,6}){2,}")
 _CARD_DIGITS = re.compile(r"[0-9]{11,19}")
 
 
