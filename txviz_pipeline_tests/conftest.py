@@ -11,6 +11,7 @@ import pytest
 from txviz_pipeline.processes import stop_group
 from txviz_pipeline.settings import LOCALHOST, Settings, embedded_env
 from txviz_pipeline.stack.control import StackInfo
+from txviz_pipeline_tests.support.e2e import running_pipeline
 from txviz_pipeline_tests.support.moto import free_port, start_moto_server
 
 
@@ -57,3 +58,9 @@ def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackIn
         yield info
     finally:
         control.down(home)
+
+
+@pytest.fixture
+def pipeline(tmp_path_factory: pytest.TempPathFactory):
+    """The whole embedded pipeline (stack, Dagster webserver and daemon), one per test."""
+    yield from running_pipeline(tmp_path_factory)

@@ -135,9 +135,7 @@ def write_processor(folder: Path, reason: str) -> Path:
     folder.mkdir(exist_ok=True)
     (folder / "rules.py").write_text(f"REASON = {reason!r}\n")
     (folder / "handler.py").write_text(
-        "from rules import REASON\n"
-        "def handler(event, context):\n"
-        "    raise ValueError(REASON)\n"
+        "from rules import REASON\ndef handler(event, context):\n    raise ValueError(REASON)\n"
     )
     return folder / "handler.py"
 

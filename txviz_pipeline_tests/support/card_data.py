@@ -54,6 +54,7 @@ class Needles:
     @classmethod
     def from_csv(cls, path: Path) -> Needles:
         values: dict[str, set[str]] = {c: set() for c in PERSONAL_COLUMNS}
+        csv.field_size_limit(max(csv.field_size_limit(), path.stat().st_size))
         with path.open(newline="") as f:
             for row in csv.DictReader(f):
                 for column in PERSONAL_COLUMNS:
