@@ -86,23 +86,24 @@ def read_partition(s3, bucket: str, partition: str) -> PartitionReport:
                 report.duplicates += 1
             else:
                 report.trans_nums.add(record["trans_num"])
-    for _key, modified, body in iter_objects(s3, bucket, f"{QUARANTINE_PREFIX}{partition}/"):
-        report.error_objects += 1
-        _track_newest(report, modified)
-        for line in body.splitlines():
-            if not line.strip():
-                continue
-            report.quarantined += 1
-            report.failure_reasons[_reason_code(line, "reason")] += 1
-    for _key, modified, body in iter_objects(s3, bucket, f"{PROCESSING_FAILED_PREFIX}{partition}/"):
-        report.error_objects += 1
-        _track_newest(report, modified)
-        for line in body.splitlines():
-            if not line.strip():
-                continue
-            report.processing_failed += 1
-            report.failure_reasons[_reason_code(line, "errorMessage")] += 1
+    report.quarantined = _tally_refused(s3, bucket, report, QUARANTINE_PREFIX, "reason")
+    report.processing_failed = _tally_refused(
+        s3, bucket, report, PROCESSING_FAILED_PREFIX, "errorMessage"
+    )
     return report
+
+
+def _tally_refused(s3, bucket: str, report: PartitionReport, prefix: str, field: str) -> int:
+    """Count the quarantine or error lines of the partition under ``prefix``, by reason code."""
+    count = 0
+    for _key, modified, body in iter_objects(s3, bucket, f"{prefix}{report.partition}/"):
+        report.error_objects += 1
+        _track_newest(report, modified)
+        for line in body.splitlines():
+            if line.strip():
+                count += 1
+                report.failure_reasons[_reason_code(line, field)] += 1
+    return count
 
 
 def _reason_code(line: bytes, field: str) -> str:
