@@ -6,7 +6,9 @@ keeps what an operator needs to find, fix and re-send the source row: the reason
 ``trans_num``, ``replay_id``, the card's last four digits and token, and every other field of
 the transaction as received. It never keeps the card number, names, street or date of birth,
 nor a field the transaction does not have (an unexpected ``cvv`` is named in the reason, never
-kept). Card-number-like digit runs in kept text are masked.
+kept), nor the value of the field the reason names (a value in the wrong shape may be a street
+or a card number shifted into the wrong column). Card-number-like digit runs in kept text are
+masked.
 
 The redaction rules are a standard-library copy of ``txviz_pipeline/redact.py``
 (``test_lambda_redaction_agrees`` keeps them equal); on top of them a field that is not a
@@ -80,19 +82,30 @@ def kept_value(name: str, value: Any) -> Any:
 
 
 def refused_record(
-    obj: dict[str, Any], reason: str, card_token: Any, quarantined_at: str
+    obj: dict[str, Any],
+    reason: str,
+    card_token: Any,
+    quarantined_at: str,
+    refused_field: str | None = None,
 ) -> dict[str, Any]:
-    """The quarantine line of a parsed record the processor refused (``card_token(cc_num)``)."""
+    """The quarantine line of a parsed record the processor refused (``card_token(cc_num)``).
+
+    The value of ``refused_field`` (the field the reason names) is masked: a value in the wrong
+    shape is the likeliest to be something else, such as a street or a card number.
+    """
     out: dict[str, Any] = {"reason": reason[:MAX_REASON_CHARS]}
     for name in _HEAD:
-        out[name] = kept_value(name, obj.get(name))
+        value = obj.get(name)
+        out[name] = (
+            REDACTED if name == refused_field and value is not None else kept_value(name, value)
+        )
     last4 = card_last4(obj.get(CARD_FIELD))
     if last4 is not None:
         out["card_last4"] = last4
         out["card_token"] = card_token(str(obj[CARD_FIELD]))
     for name, value in obj.items():
         if name in _KEPT_FIELDS:
-            out[name] = kept_value(name, value)
+            out[name] = REDACTED if name == refused_field else kept_value(name, value)
     out["quarantined_at"] = quarantined_at
     return out
 

@@ -97,7 +97,7 @@ def process_records(
                 data = base64.b64encode(encode_landing(landing)).decode("ascii")
                 result = Result(record_id, OK, data, None, LANDING_KEYS, landing)
         except RecordError as err:
-            result = _quarantined(record_id, str(err), raw, line, obj, key, processed_at)
+            result = _quarantined(record_id, str(err), raw, line, obj, key, processed_at, err.field)
         except Exception as err:  # noqa: BLE001 - one bad record must never fail the batch
             reason = f"internal_error: {type(err).__name__}"
             result = _quarantined(record_id, reason, raw, line, obj, key, processed_at)
@@ -146,12 +146,14 @@ def _quarantined(
     obj: dict[str, Any] | None,
     key: bytes,
     quarantined_at: str,
+    refused_field: str | None = None,
 ) -> Result:
     """The Ok result that routes a refused record's redacted quarantine line to quarantine/."""
     kept: dict[str, Any] | None = None
     if obj is not None:
+        token = partial(card_token, key)
         try:
-            kept = quarantine.refused_record(obj, reason, partial(card_token, key), quarantined_at)
+            kept = quarantine.refused_record(obj, reason, token, quarantined_at, refused_field)
         except Exception:  # noqa: BLE001 - fall back to the reason and size alone
             kept = None
     if kept is None:

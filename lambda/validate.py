@@ -97,10 +97,17 @@ _MAX_BASE64_CHARS = (MAX_RECORD_BYTES + 2) // 3 * 4 + 4
 
 
 class RecordError(ValueError):
-    """A record that cannot be transformed; ``str(err)`` is its reason, ``<code>: <detail>``."""
+    """A record that cannot be transformed; ``str(err)`` is its reason, ``<code>: <detail>``.
+
+    A ``bad_value`` or ``bad_type`` detail starts with the field's name; ``field`` holds it
+    (None for reasons about the whole record), so the quarantine line can leave that value out.
+    """
 
     def __init__(self, code: str, detail: str):
         super().__init__(f"{code}: {detail}")
+        name = detail.split(" ", 1)[0]
+        known = code in ("bad_value", "bad_type") and name in _FIELD_SET_WITH_REPLAY
+        self.field: str | None = name if known else None
 
 
 def decode(raw: Any) -> bytes:

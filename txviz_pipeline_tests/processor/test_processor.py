@@ -246,7 +246,7 @@ def test_refused_record_becomes_its_quarantine_line():
         "trans_date_trans_time": "2019-01-01 00:00:18",
         "merchant": "fraud_Kub [redacted]",
         "category": "misc_net",
-        "amt": -1,
+        "amt": "[redacted]",  # the refused value itself is never kept
         "gender": "F",
         **CARDHOLDER,
         "unix_time": 1325376018,
@@ -276,6 +276,27 @@ def test_quarantine_line_keeps_no_personal_data_unknown_field_or_card_out_of_pla
     assert (kept["merchant"], kept["amt"]) == ("[redacted]", "[redacted]")
     assert kept["city"] == "Jennifer [redacted]"  # names out of place cannot be told from text
     assert kept["reason"] == "unexpected_fields: cvv"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("state", "561 Perry Cove"),
+        ("zip", "561 Perry Cove"),
+        ("category", "Jennifer Banks"),
+        ("trans_date_trans_time", "1988-03-09"),
+        ("gender", "1988-03-09"),
+        ("row_id", "561 Perry Cove"),
+        ("merchant", 4652),
+    ],
+)
+def test_the_refused_fields_value_is_never_kept(field: str, value):
+    # A value in the wrong shape is often another field shifted into this one.
+    res = one(record(**{field: value}))
+    assert res.zone == "quarantine" and res.reason.split(": ")[1].startswith(field)
+    kept = decode(res.data)
+    assert kept[field] == "[redacted]"
+    assert str(value) not in base64.b64decode(res.data).decode()
 
 
 def test_record_that_never_parses_keeps_its_reason_size_and_the_rows_identity():
