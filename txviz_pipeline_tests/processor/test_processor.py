@@ -452,11 +452,12 @@ def test_flood_of_tiny_records_falls_back_to_processing_failed_only_past_the_sho
     assert failed.reason.startswith("not_object:")
 
 
-def _event_of_size(limit: int) -> dict:
-    """Distinct valid records, json.dumps-formatted like the replay, up to ``limit`` bytes."""
+def _event_of_size(limit: int, **changes) -> dict:
+    """Distinct records (valid unless ``changes`` say otherwise), json.dumps-formatted like the
+    replay, up to ``limit`` bytes."""
     entries, size, i = [], len('{"invocationId": "x", "records": []}'), 0
     while True:
-        data = b64(line(numbered(i)))
+        data = b64(line(numbered(i, **changes)))
         entry = {
             "recordId": f"{i:020d}",
             "approximateArrivalTimestamp": 1664029185290,
@@ -485,6 +486,22 @@ def test_response_stays_under_6_mb_for_a_6_mb_event():
     short = process_records(ev["records"], KEY)[landed]
     assert short.reason.startswith("response_limit:")
     assert decode(short.data)["row_id"] == landed
+
+
+def test_a_6_mb_event_of_refused_records_is_quarantined_within_the_limit():
+    ev = _event_of_size(LAMBDA_PAYLOAD_LIMIT, state="North Carolina", replay_id="r1")
+    out = handler(ev, None)
+    assert len(json.dumps(out)) <= LAMBDA_PAYLOAD_LIMIT
+    assert [r["recordId"] for r in out["records"]] == [e["recordId"] for e in ev["records"]]
+    assert {r["result"] for r in out["records"]} == {"Ok"}
+    assert {r["metadata"]["partitionKeys"]["zone"] for r in out["records"]} == {"quarantine"}
+    # Every line still names its row and reason, in full or short form.
+    for i, r in enumerate(out["records"]):
+        kept = decode(r["data"])
+        assert (kept["row_id"], kept["reason"]) == (
+            i,
+            "bad_value: state is not two capital letters",
+        )
 
 
 @pytest.mark.parametrize("buffer_mb", [1, 3])
