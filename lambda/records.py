@@ -1,12 +1,14 @@
-"""Firehose input records to results: each valid transaction becomes its landing line.
+"""Firehose input records to results: a landing line per transaction, a quarantine line per refusal.
 
 Input: Firehose Direct PUT records whose data is one NDJSON line of the replay (the keys of
-``validate.NDJSON_FIELDS``). Output per record, in input order: ``Ok`` with the landing line
-(the keys of ``txviz_pipeline.schema.LANDING_FIELDS``, in that order) and event-time partition
-keys, ``ProcessingFailed`` with the original data (Firehose writes it under the error prefix),
-or ``Dropped`` for an exact byte duplicate of an earlier record of the same invocation whose
-twin is delivered ``Ok``. The landing line drops the card number, names, street and date of
-birth: a keyed card token, age and age band stand in for them.
+``validate.NDJSON_FIELDS``). Output per record, in input order, always ``Ok`` unless it is a
+duplicate: the landing line (the keys of ``txviz_pipeline.schema.LANDING_FIELDS``, in that
+order) with partition key ``zone=landing``, or, for a record the processor refuses, its redacted
+quarantine line (``quarantine.py``) with ``zone=quarantine``; ``Dropped`` for an exact byte
+duplicate of an earlier record of the same invocation. Firehose writes every Ok record under
+``!{partitionKeyFromLambda:zone}/``, so no record leaves as it arrived: the landing line drops
+the card number, names, street and date of birth (a keyed card token, age and age band stand
+in for them), and the quarantine line keeps no personal data.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ import hmac
 import json
 import math
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
+import quarantine
 from response import (
     DROPPED,
+    LANDING_KEYS,
     OK,
-    PROCESSING_FAILED,
+    QUARANTINE_KEYS,
     RESPONSE_BUDGET_BYTES,
     Result,
     fit_response,
@@ -43,6 +48,11 @@ AGE_BANDS: tuple[tuple[int, str], ...] = (
 )
 OLDEST_AGE_BAND = "65+"
 EARTH_RADIUS_KM = 6371.0088
+# The reason a valid record gets when it does not fit the response (see response.fit_response).
+RESPONSE_LIMIT_REASON = (
+    "response_limit: the batch's output exceeds Lambda's 6 MB response; "
+    "the record was valid, re-send its row"
+)
 
 
 def process_records(
@@ -60,8 +70,8 @@ def process_records(
     processed_at = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
     # Event times are naive UTC; compare them with a naive UTC clock read once per batch.
     now = now.replace(tzinfo=None)
-    # Byte-identical lines share one fate: the first is transformed, the rest are Dropped when
-    # it is Ok (row_id makes distinct source rows distinct, so this only removes true repeats).
+    # Byte-identical lines share one fate: the first is transformed, the rest are Dropped
+    # (row_id makes distinct source rows distinct, so this only removes true repeats).
     first_index: dict[bytes, int] = {}
     results: list[Result] = []
     originals: list[str] = []
@@ -69,8 +79,8 @@ def process_records(
     for entry in records:
         record_id = _record_id(entry)
         raw = entry.get("data") if isinstance(entry, dict) else None
-        original = raw if isinstance(raw, str) else ""
         line: bytes | None = None
+        obj: dict[str, Any] | None = None
         twin: int | None = None
         try:
             if record_id is None:
@@ -80,24 +90,24 @@ def process_records(
             line = decode(raw)
             twin = first_index.get(line)
             if twin is not None:
-                result = _twin_result(record_id, original, results[twin])
+                result = _twin_result(record_id, raw, results[twin])
             else:
-                landing, keys = transform_line(line, key, now, processed_at)
-                data = base64.b64encode(landing).decode("ascii")
-                result = Result(record_id, OK, data, None, keys)
+                obj = parse_line(line)
+                landing = transform(obj, key, now, processed_at)
+                data = base64.b64encode(encode_landing(landing)).decode("ascii")
+                result = Result(record_id, OK, data, None, LANDING_KEYS, landing)
         except RecordError as err:
-            failed = original if line is not None else _failed_data(raw)
-            result = Result(record_id, PROCESSING_FAILED, failed, str(err))
+            result = _quarantined(record_id, str(err), raw, line, obj, key, processed_at, err.field)
         except Exception as err:  # noqa: BLE001 - one bad record must never fail the batch
             reason = f"internal_error: {type(err).__name__}"
-            failed = original if line is not None else _failed_data(raw)
-            result = Result(record_id, PROCESSING_FAILED, failed, reason)
+            result = _quarantined(record_id, reason, raw, line, obj, key, processed_at)
         if line is not None and twin is None:
             first_index[line] = len(results)
         results.append(result)
-        originals.append(original if result.result == OK else result.data)
+        originals.append(_failed_data(raw))
         twins.append(twin)
-    return fit_response(results, originals, twins, response_budget)
+    shorten = partial(_shortened, quarantined_at=processed_at)
+    return fit_response(results, originals, twins, response_budget, shorten)
 
 
 def _record_id(entry: Any) -> str | None:
@@ -109,7 +119,7 @@ def _record_id(entry: Any) -> str | None:
 
 
 def _failed_data(raw: Any) -> str:
-    """Data for a record that never decoded: its own base64, or its text re-encoded as base64."""
+    """Data for a ProcessingFailed entry: the record's own base64, or its text as base64."""
     if not isinstance(raw, str):
         return ""
     try:
@@ -120,31 +130,84 @@ def _failed_data(raw: Any) -> str:
         return base64.b64encode(raw.encode("utf-8", "surrogatepass")).decode("ascii")
 
 
-def _twin_result(record_id: str, original: str, twin: Result) -> Result:
-    if twin.result == OK:
-        reason = (
-            "duplicate: byte-identical to earlier record "
-            f"{twin.record_id!r} of this batch, which is delivered Ok"
+def _twin_result(record_id: str, raw: Any, twin: Result) -> Result:
+    reason = (
+        f"duplicate: byte-identical to earlier record {twin.record_id!r} of this batch, "
+        "which is delivered Ok"
+    )
+    return Result(record_id, DROPPED, raw if isinstance(raw, str) else "", reason)
+
+
+def _quarantined(
+    record_id: str | None,
+    reason: str,
+    raw: Any,
+    line: bytes | None,
+    obj: dict[str, Any] | None,
+    key: bytes,
+    quarantined_at: str,
+    refused_field: str | None = None,
+) -> Result:
+    """The Ok result that routes a refused record's redacted quarantine line to quarantine/."""
+    kept: dict[str, Any] | None = None
+    if obj is not None:
+        token = partial(card_token, key)
+        try:
+            kept = quarantine.refused_record(obj, reason, token, quarantined_at, refused_field)
+        except Exception:  # noqa: BLE001 - fall back to the reason and size alone
+            kept = None
+    if kept is None:
+        kept = quarantine.unreadable_record(
+            reason, _bytes_of(raw, line), _size_of(raw, line), quarantined_at
         )
-        return Result(record_id, DROPPED, original, reason)
-    return Result(record_id, PROCESSING_FAILED, original, twin.reason)
+    data = base64.b64encode(quarantine.encode(kept)).decode("ascii")
+    return Result(record_id, OK, data, reason, QUARANTINE_KEYS, kept)
 
 
-def transform_line(
-    line: bytes, key: bytes, now: datetime, processed_at: str
-) -> tuple[bytes, dict[str, str]]:
-    """One NDJSON line to (landing line + newline, partition keys); ``now`` is naive UTC."""
-    fields = validate(parse_line(line), now)
-    landing = normalise(fields, key, processed_at)
+def _bytes_of(raw: Any, line: bytes | None) -> bytes | None:
+    """The record's bytes for reading its row_id hints: decoded, or decoded despite its size."""
+    if line is not None:
+        return line
+    if isinstance(raw, str):
+        try:
+            return base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    return None
+
+
+def _size_of(raw: Any, line: bytes | None) -> int:
+    if line is not None:
+        return len(line)
+    if isinstance(raw, str):
+        return len(raw) * 3 // 4
+    return 0
+
+
+def _shortened(res: Result, quarantined_at: str) -> Result:
+    """The short quarantine line of an Ok result that does not fit the response."""
+    kept = res.kept or {}
+    reason = RESPONSE_LIMIT_REASON if res.zone == "landing" else (res.reason or "")[:80]
+    short = quarantine.minimal_record(kept, reason, quarantined_at)
+    data = base64.b64encode(quarantine.encode(short)).decode("ascii")
+    return Result(res.record_id, OK, data, reason, QUARANTINE_KEYS, short)
+
+
+def transform(obj: dict[str, Any], key: bytes, now: datetime, processed_at: str) -> dict:
+    """A parsed NDJSON record to its landing record; ``now`` is naive UTC."""
+    return normalise(validate(obj, now), key, processed_at)
+
+
+def encode_landing(landing: dict[str, Any]) -> bytes:
+    """The landing line (compact JSON and a newline); RecordError for text UTF-8 cannot carry."""
     # ensure_ascii=False keeps non-ASCII text as compact as it arrived; compact separators keep
-    # the landing line smaller than the input line, which bounds the response size.
+    # the landing line close to the input line's size, which bounds the response size.
     text = json.dumps(landing, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     try:
-        encoded = text.encode("utf-8")
+        return text.encode("utf-8") + b"\n"
     except UnicodeEncodeError:
         # JSON escapes can smuggle lone surrogates ("\ud800") that no UTF-8 reader accepts.
         raise RecordError("bad_value", "text contains an unpaired UTF-16 surrogate") from None
-    return encoded + b"\n", partition_keys(fields["event_text"])
 
 
 def normalise(fields: dict[str, Any], key: bytes, processed_at: str) -> dict[str, Any]:
@@ -209,13 +272,3 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
-def partition_keys(event_text: str) -> dict[str, str]:
-    """Firehose dynamic-partitioning keys from a validated 'YYYY-MM-DD HH:MM:SS' event time."""
-    return {
-        "event_year": event_text[0:4],
-        "event_month": event_text[5:7],
-        "event_day": event_text[8:10],
-        "event_hour": event_text[11:13],
-    }

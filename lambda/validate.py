@@ -1,7 +1,8 @@
 """Is this a transaction? One Firehose record's data to typed, range-checked fields, or RecordError.
 
 Every rule a record must pass lives here; ``records`` only builds the landing line from what
-passed. A reason never contains a card number, name, street or date of birth.
+passed. A reason names the field and what was expected, never the value it holds: a shifted
+or hostile record can carry a card number or a birth date in any field.
 """
 
 from __future__ import annotations
@@ -88,15 +89,25 @@ _TRANS_NUM_RE = re.compile(r"[0-9a-fA-F]{32}")
 _ZIP_RE = re.compile(r"[0-9]{3,5}")
 _STATE_RE = re.compile(r"[A-Z]{2}")
 _GENDERS = frozenset({"M", "F"})
+# A field name a reason may show: a short identifier with no run of digits.
+_FIELD_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+_DIGITS_RE = re.compile(r"[0-9]{5,}")
 # Base64 of MAX_RECORD_BYTES is 4/3 longer (plus padding).
 _MAX_BASE64_CHARS = (MAX_RECORD_BYTES + 2) // 3 * 4 + 4
 
 
 class RecordError(ValueError):
-    """A record that cannot be transformed; ``str(err)`` is its reason, ``<code>: <detail>``."""
+    """A record that cannot be transformed; ``str(err)`` is its reason, ``<code>: <detail>``.
+
+    A ``bad_value`` or ``bad_type`` detail starts with the field's name; ``field`` holds it
+    (None for reasons about the whole record), so the quarantine line can leave that value out.
+    """
 
     def __init__(self, code: str, detail: str):
         super().__init__(f"{code}: {detail}")
+        name = detail.split(" ", 1)[0]
+        known = code in ("bad_value", "bad_type") and name in _FIELD_SET_WITH_REPLAY
+        self.field: str | None = name if known else None
 
 
 def decode(raw: Any) -> bytes:
@@ -170,31 +181,31 @@ def validate(obj: dict[str, Any], now: datetime) -> dict[str, Any]:
         if missing:
             raise RecordError("missing_fields", ", ".join(missing))
         extra = sorted(k for k in keys if k not in _FIELD_SET_WITH_REPLAY)
-        raise RecordError("unexpected_fields", ", ".join(_show(k) for k in extra[:10]))
+        raise RecordError("unexpected_fields", _field_names(extra))
 
     event_text = obj["trans_date_trans_time"]
     event_dt = _timestamp(event_text)
     dob = _date(obj["dob"])
     category = _text(obj, "category")
     if category not in _CATEGORY_SET:
-        raise RecordError("bad_value", f"category {_show(category)} is not one of the 14")
+        raise RecordError("bad_value", "category is not one of the 14")
     amount = _number(obj, "amt")
     if amount < 0:
-        raise RecordError("bad_value", f"amt {amount} is negative")
+        raise RecordError("bad_value", "amt is negative")
     if amount > MAX_AMOUNT:
-        raise RecordError("bad_value", f"amt {amount} is over {MAX_AMOUNT:,.0f}")
+        raise RecordError("bad_value", f"amt is over {MAX_AMOUNT:,.0f}")
     is_fraud = obj["is_fraud"]
     if type(is_fraud) is not int or is_fraud not in (0, 1):
-        raise RecordError("bad_value", f"is_fraud must be 0 or 1, got {_show(is_fraud)}")
+        raise RecordError("bad_value", "is_fraud must be 0 or 1")
     gender = _text(obj, "gender")
     if gender not in _GENDERS:
-        raise RecordError("bad_value", f"gender must be 'M' or 'F', got {_show(gender)}")
+        raise RecordError("bad_value", "gender must be 'M' or 'F'")
     state = _text(obj, "state")
     if not _STATE_RE.fullmatch(state):
-        raise RecordError("bad_value", f"state {_show(state)} is not a two-letter code")
+        raise RecordError("bad_value", "state is not two capital letters")
     trans_num = _text(obj, "trans_num")
     if not _TRANS_NUM_RE.fullmatch(trans_num):
-        raise RecordError("bad_value", f"trans_num {_show(trans_num)} is not 32 hex characters")
+        raise RecordError("bad_value", "trans_num is not 32 hex characters")
     for name in ("first", "last", "street"):
         if not isinstance(obj[name], str):
             raise RecordError("bad_type", f"{name} is a {_json_type(obj[name])}, expected a string")
@@ -202,7 +213,7 @@ def validate(obj: dict[str, Any], now: datetime) -> dict[str, Any]:
     if replay_id is not None and not (
         isinstance(replay_id, str) and _REPLAY_ID_RE.fullmatch(replay_id)
     ):
-        raise RecordError("bad_value", f"replay_id {_show(replay_id)} is not a replay name")
+        raise RecordError("bad_value", "replay_id is not a replay name")
     fields = {
         "replay_id": replay_id,
         "row_id": _int(obj, "row_id", 0),
@@ -227,14 +238,12 @@ def validate(obj: dict[str, Any], now: datetime) -> dict[str, Any]:
         "is_fraud": is_fraud,
     }
     if event_dt > now + FUTURE_TOLERANCE:
-        raise RecordError(
-            "bad_value", f"trans_date_trans_time {event_dt:%Y-%m-%d %H:%M:%S} is in the future"
-        )
+        raise RecordError("bad_value", "trans_date_trans_time is more than a day in the future")
     age = age_at(dob, event_dt.date())
     if age < 0:
         raise RecordError("bad_value", "dob is after the transaction")
     if age > MAX_AGE_YEARS:
-        raise RecordError("bad_value", f"dob gives an age of {age} (max {MAX_AGE_YEARS})")
+        raise RecordError("bad_value", f"dob gives an age over {MAX_AGE_YEARS}")
     fields["age"] = age
     return fields
 
@@ -244,9 +253,14 @@ def age_at(dob: date, when: date) -> int:
     return when.year - dob.year - ((when.month, when.day) < (dob.month, dob.day))
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+def _field_names(names: list[str]) -> str:
+    """Unexpected field names for a reason: plain identifiers only, the rest only counted."""
+    shown = [n for n in names if _FIELD_NAME_RE.fullmatch(n) and not _DIGITS_RE.search(n)]
+    text = ", ".join(shown[:10])
+    others = len(names) - len(shown[:10])
+    if others:
+        text += f"{', ' if text else ''}{others} other field name(s)"
+    return text
 
 
 def _text(obj: dict[str, Any], name: str, nonempty: bool = False) -> str:
@@ -280,14 +294,14 @@ def _int(obj: dict[str, Any], name: str, minimum: int) -> int:
     if type(value) is not int:
         raise RecordError("bad_type", f"{name} is a {_json_type(value)}, expected an integer")
     if value < minimum or value > MAX_INT64:
-        raise RecordError("bad_value", f"{name} {_show(value)} is out of range")
+        raise RecordError("bad_value", f"{name} is out of range")
     return value
 
 
 def _coordinate(obj: dict[str, Any], name: str, limit: float) -> float:
     value = _number(obj, name)
     if not -limit <= value <= limit:
-        raise RecordError("bad_value", f"{name} {value} is outside [-{limit:g}, {limit:g}]")
+        raise RecordError("bad_value", f"{name} is outside [-{limit:g}, {limit:g}]")
     return value
 
 
@@ -314,7 +328,7 @@ def _zip(value: Any) -> str:
     # other type's text (28654.0, None, True) is not 3-5 digits.
     text = str(value)
     if not _ZIP_RE.fullmatch(text):
-        raise RecordError("bad_value", f"zip {_show(value)} is not a 3-5 digit US zip code")
+        raise RecordError("bad_value", "zip is not a 3-5 digit US zip code")
     return text.zfill(5)
 
 
@@ -322,17 +336,17 @@ def _timestamp(value: Any) -> datetime:
     if not isinstance(value, str) or not _TIMESTAMP_RE.fullmatch(value):
         raise RecordError(
             "bad_value",
-            f"trans_date_trans_time {_show(value)} is not 'YYYY-MM-DD HH:MM:SS'",
+            "trans_date_trans_time is not 'YYYY-MM-DD HH:MM:SS'",
         )
     try:
         # Sparkov times are naive; the pipeline treats them as UTC.
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise RecordError(
-            "bad_value", f"trans_date_trans_time {_show(value)} is not a real date and time"
+            "bad_value", "trans_date_trans_time is not a real date and time"
         ) from None
     if parsed.year < MIN_EVENT_YEAR:
-        raise RecordError("bad_value", f"trans_date_trans_time {_show(value)} is before 1970")
+        raise RecordError("bad_value", "trans_date_trans_time is before 1970")
     return parsed
 
 

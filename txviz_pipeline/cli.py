@@ -181,7 +181,10 @@ def cmd_stack_status(settings: Settings, args) -> int:
         return 1
     print(f"embedded AWS running at {state.endpoint_url} (pid {state.pid})")
     print(f"  started at {state.started_at}")
-    print(f"  landing objects: {state.landing_objects}, error objects: {state.error_objects}")
+    print(
+        f"  landing objects: {state.landing_objects}, quarantine objects: "
+        f"{state.quarantine_objects}, error objects: {state.error_objects}"
+    )
     for stream, counts in (state.processor_stats or {}).items():
         print(f"  processor {stream}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     return 0

@@ -22,8 +22,14 @@ BUCKET = "txviz-transactions"
 DELIVERY_STREAM = "txviz-transactions"
 PROCESSOR_FUNCTION = "txviz-processor"
 LANDING_PREFIX = "landing/"
+# Redacted quarantine lines of the records the processor refused (lambda/quarantine.py).
+QUARANTINE_PREFIX = "quarantine/"
+# Firehose dynamic partitioning: the processor routes each record by its "zone" partition key
+# (landing or quarantine); the arrival hour follows, as Firehose's default prefix would add it.
+DELIVERY_PREFIX_TEMPLATE = "!{partitionKeyFromLambda:zone}/!{timestamp:yyyy/MM/dd/HH}/"
 # AWS substitutes !{firehose:error-output-type} (processing-failed, ...) and the arrival hour.
 ERROR_PREFIX_TEMPLATE = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"
+# Records of failed processor invocations (the handler raised or timed out): written raw.
 PROCESSING_FAILED_PREFIX = "errors/processing-failed/"
 CURATED_PREFIX = "curated/transactions/"
 REPLAY_PREFIX = "replays/"

@@ -2,7 +2,6 @@
 webserver and daemon, a replay launched over GraphQL as the launchpad does, the landing sensor,
 compaction and the SPICE refresh, and finally the dashboard's own figures against the CSV."""
 
-import base64
 import csv
 import json
 import os
@@ -16,6 +15,7 @@ import pytest
 from txviz_pipeline import aws, orchestrator
 from txviz_pipeline.s3objects import iter_keys
 from txviz_pipeline.settings import REPO_ROOT
+from txviz_pipeline_tests.support.card_data import Needles, scan_bucket
 from txviz_pipeline_tests.support.e2e import (
     DEADLINE_S,
     latest_check,
@@ -98,11 +98,12 @@ PROCESSOR_FAILURES = {
     70: ("dob", "2030-01-01", "dob is after the transaction"),
     80: ("amt", "-5.00", "is negative"),
     90: ("amt", "99999999", "is over 50,000"),
-    100: ("state", "North Carolina", "not a two-letter code"),
+    100: ("state", "North Carolina", "state is not two capital letters"),
 }
 
 
-def write_csv_with_bad_rows(path: Path, rows: int = 300) -> None:
+def write_csv_with_bad_rows(path: Path, rows: int = 300) -> dict[int, dict[str, str]]:
+    """Write the CSV; return the processor-refused rows as written (by row_id)."""
     from txviz_pipeline.generator.sparkov import generate_csv
 
     generate_csv(path, rows=rows, seed=7)
@@ -115,6 +116,7 @@ def write_csv_with_bad_rows(path: Path, rows: int = 300) -> None:
     lines[SHORT_ROW + 1] = lines[SHORT_ROW + 1][:-3]
     with path.open("w", newline="") as f:
         csv.writer(f).writerows(lines)
+    return {row: dict(zip(lines[0], lines[row + 1], strict=True)) for row in PROCESSOR_FAILURES}
 
 
 def test_bad_rows_are_routed_with_reasons_and_the_replay_reconciles(pipeline):
@@ -123,7 +125,7 @@ def test_bad_rows_are_routed_with_reasons_and_the_replay_reconciles(pipeline):
     # The launchpad reads only data folders; TXVIZ_HOME is one of them.
     source = settings.home / "incoming" / "with-bad-rows.csv"
     source.parent.mkdir()
-    write_csv_with_bad_rows(source)
+    refused = write_csv_with_bad_rows(source)
 
     replay_id = "bad-rows-e2e"
     run_id = orchestrator.launch_replay(port, str(source), {"replay_id": replay_id})
@@ -135,36 +137,43 @@ def test_bad_rows_are_routed_with_reasons_and_the_replay_reconciles(pipeline):
     assert len(rejects) == len(CONVERSION_REJECTS) + 1
     assert all(r["reason"] for r in rejects)
 
-    # The blocking reconciliation check passed: sent = landed Ok + processing-failed + dropped.
+    # The blocking reconciliation check passed:
+    # sent = landed Ok + quarantined + processing-failed + dropped.
     evaluation = latest_check(
         orchestrator.dagster_home(settings), "firehose_replay", "replay_reconciles"
     )
     meta = {k: v.value for k, v in evaluation.metadata.items()}
     assert evaluation.passed, evaluation.description
     sent = 300 - len(rejects)
-    assert (meta["sent"], meta["processing_failed"], meta["dropped"]) == (
-        sent,
-        len(PROCESSOR_FAILURES),
-        0,
-    )
-    assert meta["landed_ok"] == sent - len(PROCESSOR_FAILURES)
+    landed = sent - len(PROCESSOR_FAILURES)
+    assert (meta["sent"], meta["processing_failed"], meta["dropped"]) == (sent, 0, 0)
+    assert meta["landed_ok"] == landed
     assert meta["missing"] == 0
+    assert (
+        f"sent = {landed} Ok + {len(PROCESSOR_FAILURES)} quarantined + 0 processing-failed + "
+        "0 dropped"
+    ) in evaluation.description
 
-    # The processor's failures sit under the error prefix in AWS's format, with their reasons.
+    # The processor's refusals are quarantined, redacted, with their reasons; nothing raw is
+    # written under errors/.
     s3 = aws.client("s3", settings)
-    failed = {}
-    for key in iter_keys(s3, settings.bucket, "errors/processing-failed/"):
+    quarantined = {}
+    for key in iter_keys(s3, settings.bucket, "quarantine/"):
         body = s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read()
         for line in body.splitlines():
-            error = json.loads(line)
-            raw = json.loads(base64.b64decode(error["rawData"]))
-            if raw.get("replay_id") == replay_id:
-                failed[raw["row_id"]] = error
-    assert sorted(failed) == sorted(PROCESSOR_FAILURES)
+            kept = json.loads(line)
+            if kept.get("replay_id") == replay_id:
+                quarantined[kept["row_id"]] = kept
+    assert sorted(quarantined) == sorted(PROCESSOR_FAILURES)
     for row, (_name, _value, reason) in PROCESSOR_FAILURES.items():
-        assert reason in failed[row]["errorMessage"], failed[row]
-        assert failed[row]["errorCode"] == "Lambda.ProcessingFailedStatus"
-        assert failed[row]["attemptsMade"] >= 1 and failed[row]["lambdaArn"]
+        kept = quarantined[row]
+        assert reason in kept["reason"], kept
+        assert not {"cc_num", "first", "last", "street", "dob"} & kept.keys()
+        assert kept["trans_num"] == refused[row]["trans_num"]
+    assert list(iter_keys(s3, settings.bucket, "errors/processing-failed/")) == []
+    # No S3 object holds a card number, street or birth date of the source.
+    searched, stored = scan_bucket(Needles.from_csv(source), s3, settings.bucket)
+    assert searched > 0 and not stored, "\n".join(map(str, stored[:20]))
 
     # Only the good rows reach SPICE.
     expected = meta["landed_ok"]

@@ -1,8 +1,9 @@
 """What landed in one hourly partition, and the facts the landing checks judge.
 
-Reads every delivered object (``landing/<hour>/``) and every processing-failed object
-(``errors/processing-failed/<hour>/``) of the partition once and reports counts; the Dagster
-checks turn the report into pass/fail with a severity.
+Reads every delivered object (``landing/<hour>/``), every quarantine object (``quarantine/<hour>/``,
+the redacted records the processor refused) and every processing-failed object
+(``errors/processing-failed/<hour>/``, records of failed processor invocations) of the partition
+once and reports counts; the Dagster checks turn the report into pass/fail with a severity.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import orjson
 
 from txviz_pipeline import s3objects
 from txviz_pipeline.schema import landing_record_problem
-from txviz_pipeline.settings import LANDING_PREFIX, PROCESSING_FAILED_PREFIX
+from txviz_pipeline.settings import LANDING_PREFIX, PROCESSING_FAILED_PREFIX, QUARANTINE_PREFIX
 
 MAX_EXAMPLES = 5
 DEFAULT_MAX_BAD_RECORD_RATE = 0.05
@@ -31,7 +32,8 @@ class PartitionReport:
     unparseable: int = 0
     nonconforming: int = 0
     duplicates: int = 0  # extra copies of a trans_num already seen in the partition
-    processing_failed: int = 0
+    quarantined: int = 0  # records the processor refused (quarantine/)
+    processing_failed: int = 0  # records of failed processor invocations
     failure_reasons: Counter = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)
     newest_object_at: datetime | None = None
@@ -39,7 +41,7 @@ class PartitionReport:
 
     @property
     def bad_records(self) -> int:
-        return self.unparseable + self.nonconforming + self.processing_failed
+        return self.unparseable + self.nonconforming + self.quarantined + self.processing_failed
 
     @property
     def bad_record_rate(self) -> float:
@@ -84,19 +86,33 @@ def read_partition(s3, bucket: str, partition: str) -> PartitionReport:
                 report.duplicates += 1
             else:
                 report.trans_nums.add(record["trans_num"])
-    for _key, modified, body in iter_objects(s3, bucket, f"{PROCESSING_FAILED_PREFIX}{partition}/"):
+    report.quarantined = _tally_refused(s3, bucket, report, QUARANTINE_PREFIX, "reason")
+    report.processing_failed = _tally_refused(
+        s3, bucket, report, PROCESSING_FAILED_PREFIX, "errorMessage"
+    )
+    return report
+
+
+def _tally_refused(s3, bucket: str, report: PartitionReport, prefix: str, field: str) -> int:
+    """Count the quarantine or error lines of the partition under ``prefix``, by reason code."""
+    count = 0
+    for _key, modified, body in iter_objects(s3, bucket, f"{prefix}{report.partition}/"):
         report.error_objects += 1
         _track_newest(report, modified)
         for line in body.splitlines():
-            if not line.strip():
-                continue
-            report.processing_failed += 1
-            try:
-                reason = str(orjson.loads(line).get("errorMessage", "no reason given"))
-            except (orjson.JSONDecodeError, AttributeError):
-                reason = "unreadable error record"
-            report.failure_reasons[reason.split(":")[0][:80]] += 1
-    return report
+            if line.strip():
+                count += 1
+                report.failure_reasons[_reason_code(line, field)] += 1
+    return count
+
+
+def _reason_code(line: bytes, field: str) -> str:
+    """The code (text before the first colon) of a quarantine or error line's reason."""
+    try:
+        reason = str(orjson.loads(line).get(field, "no reason given"))
+    except (orjson.JSONDecodeError, AttributeError):
+        reason = "unreadable error record"
+    return reason.split(":")[0][:80]
 
 
 def _track_newest(report: PartitionReport, modified: datetime) -> None:

@@ -1,21 +1,26 @@
 """Did every record a replay sent come out of Firehose? Reconciliation per replay.
 
 Every record the replay sends carries its ``replay_id`` (ingest/replay/send.py tags it; the
-processor passes it through), so one replay's records can be told apart from any other's. For a
-replay that handled dataset rows ``[0, rows)``:
+processor passes it through to landing and quarantine lines), so one replay's records can be
+told apart from any other's. For a replay that handled dataset rows ``[0, rows)``:
 
-    rows sent  =  landed Ok  +  processing-failed  +  dropped        (per distinct row)
+    rows sent  =  landed Ok  +  quarantined  +  processing-failed  +  dropped   (per distinct row)
     rows       =  rows sent  +  dead-lettered by the replay
 
-and anything missing from the right-hand side is named by row_id. The processor drops a record
-only as a byte-identical twin of another in the same delivery, which the replay never sends,
-so ``dropped`` is zero for replays; duplicates (at-least-once redelivery) are counted apart.
+and anything missing from the right-hand side is named by row_id. Quarantined rows are the
+processor's refusals (``quarantine/``, redacted, with their reason); processing-failed rows are
+those of failed processor invocations (``errors/processing-failed/``). A row the replay
+dead-lettered and later re-sent (``txviz replay --resend-dead-letters``) counts once, where it
+ended up, and is reported as ``resent``. The processor drops a record only as a byte-identical
+twin of another in the same delivery, which the replay never sends, so ``dropped`` is zero for
+replays; duplicates (at-least-once redelivery) are counted apart.
 """
 
 from __future__ import annotations
 
 import base64
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +33,7 @@ from txviz_pipeline.landing.scanner import recent_partitions
 from txviz_pipeline.settings import (
     LANDING_PREFIX,
     PROCESSING_FAILED_PREFIX,
+    QUARANTINE_PREFIX,
     REPLAY_FAILED_PREFIX,
 )
 
@@ -41,25 +47,30 @@ class Reconciliation:
     rows: int  # dataset rows the replay handled
     sent: int = 0  # rows - dead_lettered
     landed_ok: int = 0
-    processing_failed: int = 0
+    quarantined: int = 0  # refused by the processor, kept redacted under quarantine/
+    processing_failed: int = 0  # in failed processor invocations, under errors/processing-failed/
     dropped: int = 0
-    dead_lettered: int = 0
-    duplicates: int = 0  # extra copies of rows that landed more than once
+    dead_lettered: int = 0  # dead-lettered by the replay and not (yet) re-sent
+    resent: int = 0  # dead-lettered, then re-sent and accounted for above
+    duplicates: int = 0  # extra copies of rows that came out more than once
     missing: list[int] = field(default_factory=list)  # row_ids accounted for nowhere
-    failure_reasons: dict[str, int] = field(default_factory=dict)
+    failure_reasons: dict[str, int] = field(default_factory=dict)  # reason code -> rows
 
     @property
     def reconciles(self) -> bool:
         return not self.missing and self.sent == (
-            self.landed_ok + self.processing_failed + self.dropped
+            self.landed_ok + self.quarantined + self.processing_failed + self.dropped
         )
 
     def describe(self) -> str:
         text = (
             f"replay {self.replay_id}: {self.rows:,} rows = {self.sent:,} sent + "
             f"{self.dead_lettered:,} dead-lettered; sent = {self.landed_ok:,} Ok + "
-            f"{self.processing_failed:,} processing-failed + {self.dropped:,} dropped"
+            f"{self.quarantined:,} quarantined + {self.processing_failed:,} processing-failed + "
+            f"{self.dropped:,} dropped"
         )
+        if self.resent:
+            text += f" ({self.resent:,} re-sent after dead-lettering)"
         if self.missing:
             shown = ", ".join(map(str, self.missing[:MAX_NAMED]))
             more = (
@@ -94,35 +105,54 @@ def _landed_row_ids(bodies: Iterable[bytes], replay_id: str) -> list[int]:
     return [int(m) for body in bodies for m in pattern.findall(body)]
 
 
-def _failed_rows(bodies: Iterable[bytes], replay_id: str) -> list[tuple[int, str]]:
-    """(row_id, reason) of this replay's records among AWS error records."""
-    marker = f'"replay_id":"{replay_id}"'.encode()
-    found = []
+def _reason_code(reason: object) -> str:
+    return str(reason).split(":")[0][:80]
+
+
+def _json_lines(bodies: Iterable[bytes]) -> Iterable[dict]:
+    """Every JSON object line of ``bodies``; blank, broken and non-object lines are skipped."""
     for body in bodies:
         for line in body.splitlines():
             if not line.strip():
                 continue
             try:
-                error = orjson.loads(line)
-                raw = base64.b64decode(error["rawData"])
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
                 continue
-            if marker not in raw:
-                continue
-            match = re.search(rb'"row_id": ?(\d+)', raw)
-            if match:
-                reason = str(error.get("errorMessage", "no reason given")).split(":")[0][:80]
-                found.append((int(match.group(1)), reason))
+            if isinstance(obj, dict):
+                yield obj
+
+
+def _quarantined_rows(bodies: Iterable[bytes], replay_id: str) -> list[tuple[int, str]]:
+    """(row_id, reason code) of this replay's quarantine lines."""
+    return [
+        (obj["row_id"], _reason_code(obj.get("reason", "no reason given")))
+        for obj in _json_lines(bodies)
+        if obj.get("replay_id") == replay_id and type(obj.get("row_id")) is int
+    ]
+
+
+def _failed_rows(bodies: Iterable[bytes], replay_id: str) -> list[tuple[int, str]]:
+    """(row_id, reason) of this replay's records among AWS error records (failed invocations)."""
+    marker = f'"replay_id":"{replay_id}"'.encode()
+    found = []
+    for error in _json_lines(bodies):
+        try:
+            raw = base64.b64decode(error["rawData"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if marker not in raw:
+            continue
+        match = re.search(rb'"row_id": ?(\d+)', raw)
+        if match:
+            found.append(
+                (int(match.group(1)), _reason_code(error.get("errorMessage", "no reason given")))
+            )
     return found
 
 
 def _dead_lettered_rows(bodies: Iterable[bytes]) -> list[int]:
-    rows = []
-    for body in bodies:
-        for line in body.splitlines():
-            if line.strip():
-                rows.append(int(orjson.loads(line)["row_id"]))
-    return rows
+    return [obj["row_id"] for obj in _json_lines(bodies) if type(obj.get("row_id")) is int]
 
 
 def reconcile_replay(
@@ -134,7 +164,7 @@ def reconcile_replay(
     started_at: datetime,
     now: datetime,
 ) -> Reconciliation:
-    """Account for every row of one replay across landing, error and dead-letter prefixes."""
+    """Account for every row of one replay across landing, quarantine, error and dead letters."""
     hours = int((now - started_at) / timedelta(hours=1)) + 2
     partitions = recent_partitions(now, hours)
 
@@ -144,27 +174,35 @@ def reconcile_replay(
                 yield body
 
     ok = _landed_row_ids(bodies(LANDING_PREFIX), replay_id)
+    quarantined = _quarantined_rows(bodies(QUARANTINE_PREFIX), replay_id)
     failed = _failed_rows(bodies(PROCESSING_FAILED_PREFIX), replay_id)
     dead = _dead_lettered_rows(
         body for _k, _m, body in iter_objects(s3, bucket, f"{REPLAY_FAILED_PREFIX}{replay_id}/")
     )
     expected = list(dict.fromkeys(expected_row_ids))
     wanted = set(expected)
+    # Each row counts once, where it got furthest: landed, quarantined, failed, dead-lettered.
     ok_set = set(ok) & wanted
-    failed_set = {r for r, _ in failed} & wanted
+    quarantined_reasons = {r: reason for r, reason in quarantined if r in wanted}
+    quarantined_set = set(quarantined_reasons) - ok_set
+    failed_reasons = {r: reason for r, reason in failed if r in wanted}
+    failed_set = set(failed_reasons) - ok_set - quarantined_set
+    came_out = ok_set | quarantined_set | failed_set
     dead_set = set(dead) & wanted
-    reasons: dict[str, int] = {}
-    for _row, reason in failed:
-        reasons[reason] = reasons.get(reason, 0) + 1
-    accounted = ok_set | failed_set | dead_set
+    resent = dead_set & came_out
+    reasons = Counter(quarantined_reasons[r] for r in quarantined_set)
+    reasons.update(failed_reasons[r] for r in failed_set)
+    copies = len(ok) + len(quarantined) + len(failed)
     return Reconciliation(
         replay_id=replay_id,
         rows=len(expected),
-        sent=len(expected) - len(dead_set),
+        sent=len(expected) - len(dead_set - resent),
         landed_ok=len(ok_set),
-        processing_failed=len(failed_set - ok_set),
-        dead_lettered=len(dead_set),
-        duplicates=(len(ok) - len(ok_set)) + (len(failed) - len(failed_set)),
-        missing=[row for row in expected if row not in accounted],
-        failure_reasons=reasons,
+        quarantined=len(quarantined_set),
+        processing_failed=len(failed_set),
+        dead_lettered=len(dead_set - resent),
+        resent=len(resent),
+        duplicates=copies - len(came_out),
+        missing=[row for row in expected if row not in came_out and row not in dead_set],
+        failure_reasons=dict(reasons),
     )

@@ -19,13 +19,18 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote_plus
 
 from txviz_pipeline.s3objects import iter_keys
-from txviz_pipeline.settings import LANDING_PREFIX, PARTITION_FMT, PROCESSING_FAILED_PREFIX
+from txviz_pipeline.settings import (
+    LANDING_PREFIX,
+    PARTITION_FMT,
+    PROCESSING_FAILED_PREFIX,
+    QUARANTINE_PREFIX,
+)
 
 CURSOR_VERSION = 1
 DEFAULT_LOOKBACK_HOURS = 3
-# Prefixes whose objects belong to an hourly landing partition: delivered records and the
-# records the processor failed (reconciliation counts both).
-WATCHED_PREFIXES = (LANDING_PREFIX, PROCESSING_FAILED_PREFIX)
+# Prefixes whose objects belong to an hourly landing partition: delivered records, the records
+# the processor refused (quarantined) and those of failed invocations (reconciliation counts all).
+WATCHED_PREFIXES = (LANDING_PREFIX, QUARANTINE_PREFIX, PROCESSING_FAILED_PREFIX)
 
 ListKeys = Callable[[str], Iterable[str]]
 

@@ -39,6 +39,7 @@ from txviz_pipeline.settings import (
     LANDING_PREFIX,
     LOCALHOST,
     MOTO_PORT_ENV,
+    QUARANTINE_PREFIX,
     REPO_ROOT,
     Settings,
     embedded_env,
@@ -96,6 +97,7 @@ class StackStatus:
     port: int | None = None
     started_at: str | None = None
     landing_objects: int | None = None
+    quarantine_objects: int | None = None
     error_objects: int | None = None
     processor_stats: dict[str, dict[str, int]] | None = None
 
@@ -333,13 +335,14 @@ def status(home: Path | str, *, counts: bool = True) -> StackStatus:
     if state is None or not _is_our_server(state["pid"], home):
         return StackStatus(running=False, home=home)
     endpoint = _endpoint(state["port"])
-    landing = errors = stats = None
+    landing = quarantined = errors = stats = None
     # Counting lists the whole landing zone; callers that only need the endpoint skip it.
     if counts and _answers(endpoint):
         s = Settings.from_env(embedded_env(state["port"], home))
         try:
             s3 = aws.client("s3", s, max_attempts=2)
             landing = _count(s3, s.bucket, LANDING_PREFIX)
+            quarantined = _count(s3, s.bucket, QUARANTINE_PREFIX)
             errors = _count(s3, s.bucket, ERRORS_ROOT)
             with urllib.request.urlopen(f"{endpoint}{STATS_PATH}", timeout=5) as resp:
                 stats = json.loads(resp.read())
@@ -353,6 +356,7 @@ def status(home: Path | str, *, counts: bool = True) -> StackStatus:
         port=state["port"],
         started_at=state.get("started_at"),
         landing_objects=landing,
+        quarantine_objects=quarantined,
         error_objects=errors,
         processor_stats=stats,
     )

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -52,6 +52,8 @@ class Outcome:
     data: bytes = b""
     error_code: str | None = None
     error_message: str | None = None
+    # An Ok record's metadata.partitionKeys (Firehose dynamic partitioning).
+    partition_keys: dict[str, str] = field(default_factory=dict)
 
 
 class InvocationError(Exception):
@@ -186,13 +188,33 @@ def check_response(event: dict[str, Any], response: Any) -> list[Outcome]:
         if result not in RESULTS:
             raise InvocationError(ERR_INVALID, f"record {rid}: result {result!r} not in {RESULTS}")
         data = b""
+        keys: dict[str, str] = {}
         if result == "Ok":
             try:
                 data = base64.b64decode(rec.get("data") or "", validate=True)
             except (binascii.Error, TypeError, ValueError) as exc:
                 raise InvocationError(ERR_INVALID, f"record {rid}: data is not base64") from exc
-        outcomes.append(Outcome(rid, result, data))
+            keys = _partition_keys(rid, rec.get("metadata"))
+        outcomes.append(Outcome(rid, result, data, partition_keys=keys))
     return outcomes
+
+
+def _partition_keys(rid: str, metadata: Any) -> dict[str, str]:
+    """An Ok record's ``metadata.partitionKeys``: absent, or an object of string values.
+
+    Which keys a record needs depends on the destination's prefix: a missing one fails that
+    record's partitioning (the hook routes it to the error prefix), not the invocation.
+    """
+    if metadata is None:
+        return {}
+    keys = metadata.get("partitionKeys") if isinstance(metadata, dict) else None
+    if not isinstance(keys, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in keys.items()
+    ):
+        raise InvocationError(
+            ERR_INVALID, f"record {rid}: metadata.partitionKeys is not an object of strings"
+        )
+    return keys
 
 
 def _call(module: ModuleType, arn: str, event: dict[str, Any]) -> tuple[Any, dict[str, str]]:

@@ -8,7 +8,11 @@ destination has an enabled Lambda processor, the delivery behaves like AWS's:
 * the processor's ``handler`` gets AWS's transformation event (base64 records with recordId and
   approximateArrivalTimestamp) and its response is checked against AWS's contract, both in
   :mod:`txviz_pipeline.stack.lambda_runtime`;
-* ``Ok`` records' decoded data is concatenated into one object under the destination's Prefix;
+* ``Ok`` records' decoded data is concatenated into one object per rendered Prefix: with dynamic
+  partitioning enabled, ``!{partitionKeyFromLambda:KEY}`` takes each record's
+  ``metadata.partitionKeys`` (txviz's processor routes by ``zone``: ``landing/`` or
+  ``quarantine/``); a record without a key its prefix needs fails partitioning and is written
+  under the ErrorOutputPrefix with ``partitioning-failed``, its processed data as rawData;
 * ``ProcessingFailed`` records become AWS error records (JSON lines with rawData) in one object
   under the ErrorOutputPrefix, with ``!{firehose:error-output-type}`` = ``processing-failed``;
 * ``Dropped`` records are written nowhere;
@@ -49,6 +53,9 @@ from txviz_pipeline.stack.lambda_runtime import (
 log = logging.getLogger(__name__)
 
 PROCESSING_FAILED = "processing-failed"
+PARTITIONING_FAILED = "partitioning-failed"
+# The embedded stack's error code for a record whose partition key is missing.
+ERR_PARTITION_KEY = "DynamicPartitioning.PartitionKeyMissing"
 
 
 # --- statistics ----------------------------------------------------------------------------------
@@ -61,18 +68,29 @@ class StreamStats:
     ok: int = 0
     processing_failed: int = 0
     dropped: int = 0
+    # Ok records with no partition key for the prefix (written under the error prefix).
+    partitioning_failed: int = 0
     # Deliveries whose handler raised or broke the response contract (all records failed).
     invocation_failures: int = 0
 
 
 @dataclass
 class ProcessorStats:
-    """Per-stream counters since start; records_in = ok + processing_failed + dropped."""
+    """Per-stream counters since start; records_in = ok + processing_failed + dropped.
+
+    ``partitioning_failed`` counts the Ok records that then failed partitioning.
+    """
 
     streams: dict[str, StreamStats] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, stream: str, outcomes: list[Outcome], invocation_failed: bool) -> None:
+    def add(
+        self,
+        stream: str,
+        outcomes: list[Outcome],
+        invocation_failed: bool,
+        partitioning_failed: int = 0,
+    ) -> None:
         with self._lock:
             s = self.streams.setdefault(stream, StreamStats())
             s.deliveries += 1
@@ -80,6 +98,7 @@ class ProcessorStats:
             s.ok += sum(o.result == "Ok" for o in outcomes)
             s.processing_failed += sum(o.result == "ProcessingFailed" for o in outcomes)
             s.dropped += sum(o.result == "Dropped" for o in outcomes)
+            s.partitioning_failed += partitioning_failed
             s.invocation_failures += int(invocation_failed)
 
     def snapshot(self) -> dict[str, dict[str, int]]:
@@ -116,11 +135,23 @@ def _java_date(pattern: str, when: datetime) -> str:
     return "".join(out)
 
 
-def render_prefix(template: str, *, when: datetime, error_output_type: str | None = None) -> str:
+class PartitioningError(ValueError):
+    """A record has no value for a ``!{partitionKeyFromLambda:KEY}`` of the prefix."""
+
+
+def render_prefix(
+    template: str,
+    *,
+    when: datetime,
+    error_output_type: str | None = None,
+    partition_keys: dict[str, str] | None = None,
+) -> str:
     """Evaluate Firehose's prefix expressions; without a timestamp expression append YYYY/MM/dd/HH/.
 
-    Supports ``!{timestamp:<java pattern>}``, ``!{firehose:error-output-type}`` and
-    ``!{firehose:random-string}``; any other expression is an error, as on AWS.
+    Supports ``!{timestamp:<java pattern>}``, ``!{firehose:error-output-type}``,
+    ``!{firehose:random-string}`` and, with ``partition_keys`` (dynamic partitioning),
+    ``!{partitionKeyFromLambda:KEY}``; a key the record lacks raises PartitioningError, any
+    other expression ValueError, as on AWS.
     """
     has_timestamp = False
 
@@ -136,6 +167,11 @@ def render_prefix(template: str, *, when: datetime, error_output_type: str | Non
             return error_output_type
         if namespace == "firehose" and arg == "random-string":
             return uuid.uuid4().hex[:11]
+        if namespace == "partitionKeyFromLambda" and partition_keys is not None:
+            value = partition_keys.get(arg)
+            if not value:
+                raise PartitioningError(f"the processor returned no partition key {arg!r}")
+            return value
         raise ValueError(f"unsupported Firehose prefix expression {m.group(0)!r}")
 
     rendered = _EXPRESSION.sub(substitute, template)
@@ -183,6 +219,31 @@ def error_record(
     }
 
 
+def dynamic_partitioning(destination: dict[str, Any]) -> bool:
+    return bool((destination.get("DynamicPartitioningConfiguration") or {}).get("Enabled"))
+
+
+def partition_ok_records(
+    outcomes: list[Outcome], template: str, when: datetime, dynamic: bool
+) -> tuple[dict[str, list[Outcome]], list[Outcome]]:
+    """Ok records grouped by rendered prefix (in order), and those that failed partitioning."""
+    by_prefix: dict[str, list[Outcome]] = {}
+    failed: list[Outcome] = []
+    for o in outcomes:
+        if o.result != "Ok":
+            continue
+        try:
+            prefix = render_prefix(
+                template, when=when, partition_keys=o.partition_keys if dynamic else None
+            )
+        except PartitioningError as exc:
+            o.error_code, o.error_message = ERR_PARTITION_KEY, str(exc)
+            failed.append(o)
+            continue
+        by_prefix.setdefault(prefix, []).append(o)
+    return by_prefix, failed
+
+
 def deliver(
     backend: FirehoseBackend,
     stream: str,
@@ -191,11 +252,10 @@ def deliver(
     records: list[dict[str, bytes]],
     arn: str,
 ) -> list[dict[str, str]]:
-    """One processed delivery: Ok data to the prefix, failures to the error prefix."""
+    """One processed delivery: Ok data to its prefix(es), failures to the error prefix."""
+    # Keys from the arrival time, not from when the processor finished.
     arrival = utcnow().replace(tzinfo=UTC)
     arrival_ms = int(arrival.timestamp() * 1000)
-    # Key from the arrival time (moto's own key format), not from when the processor finished.
-    landing_key = backend._format_s3_object_path(stream, version, destination.get("Prefix", ""))
     event = build_event(
         backend.delivery_streams[stream].delivery_stream_arn,
         backend.region_name,
@@ -217,20 +277,32 @@ def deliver(
 
     s3 = s3_backends[backend.account_id][backend.partition]
     bucket = destination["BucketARN"].split(":")[-1]
-    ok_data = b"".join(o.data for o in outcomes if o.result == "Ok")
-    if any(o.result == "Ok" for o in outcomes):
-        s3.put_object(bucket, landing_key, ok_data)
+    by_prefix, unpartitioned = partition_ok_records(
+        outcomes, destination.get("Prefix", ""), arrival, dynamic_partitioning(destination)
+    )
+    for prefix, ok in by_prefix.items():
+        body = b"".join(o.data for o in ok)
+        s3.put_object(bucket, prefix + object_name(stream, version, arrival), body)
     failed = [
         error_record(raw["Data"], o, arrival_ms, ending_ms, arn)
         for raw, o in zip(records, outcomes, strict=True)
         if o.result == "ProcessingFailed"
     ]
-    if failed:
-        template = destination.get("ErrorOutputPrefix") or "!{firehose:error-output-type}/"
-        prefix = render_prefix(template, when=arrival, error_output_type=PROCESSING_FAILED)
-        body = "\n".join(json.dumps(f, separators=(",", ":")) for f in failed) + "\n"
-        s3.put_object(bucket, prefix + object_name(stream, version, arrival), body.encode())
-    STATS.add(stream, outcomes, invocation_failed)
+    errors_template = destination.get("ErrorOutputPrefix") or "!{firehose:error-output-type}/"
+    for error_type, lines in (
+        (PROCESSING_FAILED, failed),
+        # Partitioning runs after the processor: the record it could not place is written as the
+        # processor returned it (for txviz's processor, a landing or quarantine line).
+        (
+            PARTITIONING_FAILED,
+            [error_record(o.data, o, arrival_ms, ending_ms, arn) for o in unpartitioned],
+        ),
+    ):
+        if lines:
+            prefix = render_prefix(errors_template, when=arrival, error_output_type=error_type)
+            body = "\n".join(json.dumps(f, separators=(",", ":")) for f in lines) + "\n"
+            s3.put_object(bucket, prefix + object_name(stream, version, arrival), body.encode())
+    STATS.add(stream, outcomes, invocation_failed, len(unpartitioned))
     return [{"RecordId": o.record_id} for o in outcomes]
 
 

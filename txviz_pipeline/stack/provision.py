@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 # moto's default account; on AWS the account comes from infra/'s stack.
 EMBEDDED_ACCOUNT_ID = "123456789012"
 FIREHOSE_ROLE = "txviz-firehose-delivery"
-# AWS's recommended buffering for S3 delivery. moto ignores buffering (one object per Put call);
-# the hints are set so the stream describes like the real one.
-BUFFER_SIZE_MB = 1
+# infra/'s buffering (dynamic partitioning needs at least 64 MB). moto ignores buffering (one
+# object per Put call and prefix); the hints are set so the stream describes like the real one.
+BUFFER_SIZE_MB = 64
 BUFFER_INTERVAL_S = 60
 
 _FIREHOSE_TRUST = {
@@ -50,8 +50,9 @@ def extended_s3_config(s: Settings, role_arn: str) -> dict[str, Any]:
     return {
         "RoleARN": role_arn,
         "BucketARN": f"arn:aws:s3:::{s.bucket}",
-        "Prefix": settings.LANDING_PREFIX,
+        "Prefix": settings.DELIVERY_PREFIX_TEMPLATE,
         "ErrorOutputPrefix": settings.ERROR_PREFIX_TEMPLATE,
+        "DynamicPartitioningConfiguration": {"Enabled": True},
         "BufferingHints": {"SizeInMBs": BUFFER_SIZE_MB, "IntervalInSeconds": BUFFER_INTERVAL_S},
         "CompressionFormat": "UNCOMPRESSED",
         "ProcessingConfiguration": {
@@ -147,7 +148,13 @@ def _delivery_stream(s: Settings, role_arn: str, created: list[str]) -> str:
         created.append(f"firehose {s.delivery_stream}")
         return arn
     current = desc["Destinations"][0].get("ExtendedS3DestinationDescription", {})
-    keys = ("BucketARN", "Prefix", "ErrorOutputPrefix", "ProcessingConfiguration")
+    keys = (
+        "BucketARN",
+        "Prefix",
+        "ErrorOutputPrefix",
+        "DynamicPartitioningConfiguration",
+        "ProcessingConfiguration",
+    )
     if any(current.get(k) != wanted[k] for k in keys):
         # A stream left with other settings (an older run, a manual edit) is brought back in line.
         firehose.update_destination(

@@ -115,3 +115,19 @@ def processing_failed_line(row_id: int, replay_id: str, reason: str) -> bytes:
             "rawData": base64.b64encode(raw).decode(),
         }
     )
+
+
+def quarantine_line(row_id: int, replay_id: str, reason: str) -> bytes:
+    """One record the processor refused, as its redacted quarantine line under quarantine/."""
+    return orjson.dumps(
+        {
+            "reason": reason,
+            "row_id": row_id,
+            "trans_num": f"{row_id:032x}",
+            "replay_id": replay_id,
+            "card_last4": "2095",
+            "card_token": "3f256ab00cc842f8eb71c66f45549606",
+            "amt": -1,
+            "quarantined_at": "2026-11-27T09:00:01.000Z",
+        }
+    )

@@ -68,7 +68,8 @@ def test_settings_agree_with_infra(template):
     assert resolve(template, bucket["BucketName"]) == settings.BUCKET
     assert resolve(template, stream["DeliveryStreamName"]) == settings.DELIVERY_STREAM
     assert props(template, "ProcessorFunction")["FunctionName"] == settings.PROCESSOR_FUNCTION
-    assert s3["Prefix"] == settings.LANDING_PREFIX
+    assert s3["Prefix"] == settings.DELIVERY_PREFIX_TEMPLATE
+    assert s3["DynamicPartitioningConfiguration"] == {"Enabled": True}
     assert s3["ErrorOutputPrefix"] == settings.ERROR_PREFIX_TEMPLATE
     assert props(template, "AlertsTopic")["TopicName"] == settings.ALERTS_TOPIC
     assert props(template, "GlueDatabase")["DatabaseInput"]["Name"] == settings.GLUE_DATABASE
@@ -84,10 +85,21 @@ def test_settings_agree_with_infra(template):
     assert log_group == f"/aws/lambda/{settings.PROCESSOR_FUNCTION}"
 
 
-def test_lifecycle_expires_landing_and_errors(template):
+def test_delivery_prefix_routes_each_zone_to_its_own_prefix_by_arrival_hour():
+    # The processor's zone key becomes the first folder: landing/YYYY/MM/dd/HH/ as before, and
+    # quarantine/YYYY/MM/dd/HH/ for refused records.
+    template = settings.DELIVERY_PREFIX_TEMPLATE
+    for prefix in (settings.LANDING_PREFIX, settings.QUARANTINE_PREFIX):
+        zone = prefix.rstrip("/")
+        rendered = template.replace("!{partitionKeyFromLambda:zone}", zone)
+        assert rendered == f"{prefix}!{{timestamp:yyyy/MM/dd/HH}}/"
+
+
+def test_lifecycle_expires_landing_quarantine_and_errors(template):
     rules = props(template, "TransactionsBucket")["LifecycleConfiguration"]["Rules"]
     expiring = {r.get("Prefix") for r in rules if "ExpirationInDays" in r}
     assert settings.LANDING_PREFIX in expiring
+    assert settings.QUARANTINE_PREFIX in expiring
     assert settings.PROCESSING_FAILED_PREFIX.split("/")[0] + "/" in expiring
     assert settings.ERROR_PREFIX_TEMPLATE.startswith("errors/")
 
@@ -128,7 +140,9 @@ def test_firehose_delivers_plain_ndjson_through_the_processor(template):
     s3 = stream["ExtendedS3DestinationConfiguration"]
     assert stream["DeliveryStreamType"] == "DirectPut"
     assert s3["CompressionFormat"] == "UNCOMPRESSED"
-    assert resolve(template, s3["BufferingHints"]["SizeInMBs"]) == "1"
+    # Dynamic partitioning needs a buffer of at least 64 MiB.
+    assert resolve(template, s3["BufferingHints"]["SizeInMBs"]) == "64"
+    assert template["Parameters"]["DeliveryBufferSizeMiB"]["MinValue"] == 64
     assert resolve(template, s3["BufferingHints"]["IntervalInSeconds"]) == "60"
     assert s3["CloudWatchLoggingOptions"]["Enabled"] is True
     [processor] = s3["ProcessingConfiguration"]["Processors"]
@@ -150,9 +164,31 @@ def test_processor_lambda_takes_its_key_from_secrets_manager(template):
     assert function["Handler"] == "handler.handler"
     assert set(function["Code"]) == {"S3Bucket", "S3Key"}
     assert all("Ref" in v for v in function["Code"].values())
-    key = function["Environment"]["Variables"]["TXVIZ_CARD_TOKEN_KEY"]
-    assert isinstance(key, dict), "the card-token key must never be a literal"
-    assert key["Fn::Sub"].startswith("{{resolve:secretsmanager:${CardTokenKeySecretId}")
+    # The environment names the secret; the key itself is never in it (nor in a parameter).
+    variables = function["Environment"]["Variables"]
+    assert variables == {"TXVIZ_CARD_TOKEN_SECRET_ARN": {"Ref": "CardTokenKeySecret"}}
+    assert not any("CardToken" in name for name in template["Parameters"])
+    secret = template["Resources"]["CardTokenKeySecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert "SecretString" not in secret["Properties"]
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    # Only the processor may read it, and only it.
+    readers = [
+        (role, statement)
+        for role in ("ProcessorRole", "DeliveryRole", "QuickSightAthenaRole", "PipelinePolicy")
+        for statement in statements(template, role)
+        if "secretsmanager" in str(statement["Action"])
+    ]
+    assert readers == [
+        (
+            "ProcessorRole",
+            {
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": {"Ref": "CardTokenKeySecret"},
+            },
+        )
+    ]
 
 
 def statements(template: dict[str, Any], logical_id: str) -> list[dict[str, Any]]:
@@ -175,7 +211,11 @@ def test_roles_grant_no_wildcard_actions_and_firehose_writes_only_its_prefixes(t
         for r in s["Resource"]
     ]
     arn = "<TransactionsBucket.Arn>"
-    assert sorted(object_resources) == [f"{arn}/errors/*", f"{arn}/landing/*"]
+    assert sorted(object_resources) == [
+        f"{arn}/errors/*",
+        f"{arn}/landing/*",
+        f"{arn}/quarantine/*",
+    ]
     trust = props(template, "DeliveryRole")["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Condition"]["StringEquals"]["sts:ExternalId"] == {"Ref": "AWS::AccountId"}
 
@@ -187,7 +227,12 @@ def test_pipeline_policy_covers_the_pipeline_prefixes_and_dataset(template):
         for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
     ]
     arn = "<TransactionsBucket.Arn>/"
-    for prefix in (settings.LANDING_PREFIX, "errors/", settings.REPLAY_PREFIX):
+    for prefix in (
+        settings.LANDING_PREFIX,
+        settings.QUARANTINE_PREFIX,
+        "errors/",
+        settings.REPLAY_PREFIX,
+    ):
         assert f"{arn}{prefix}*" in resources, prefix
     assert f"{arn}{settings.CURATED_PREFIX.split('/')[0]}/*" in resources
     dataset = f"dataset/{settings.QUICKSIGHT_DATASET_ID}"

@@ -43,14 +43,20 @@ def test_read_partition_tallies_every_line(moto_settings):
         Key=f"errors/processing-failed/{HOUR}/err-1",
         Body=b"\n".join(orjson.dumps(f) for f in failed * 2) + b"\n",
     )
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"quarantine/{HOUR}/q-1",
+        Body=orjson.dumps({"reason": "bad_value: amt is negative", "row_id": 4}) + b"\n\n",
+    )
     report = read_partition(s3, bucket, HOUR)
-    assert (report.objects, report.error_objects) == (2, 1)
+    assert (report.objects, report.error_objects) == (2, 2)
     assert report.lines == 5
     assert report.records == 3
     assert report.duplicates == 1
-    assert (report.unparseable, report.nonconforming, report.processing_failed) == (1, 1, 2)
-    assert report.failure_reasons == {"unknown category": 2}
-    assert report.bad_record_rate == pytest.approx(4 / 7)
+    assert (report.unparseable, report.nonconforming) == (1, 1)
+    assert (report.quarantined, report.processing_failed) == (1, 2)
+    assert report.failure_reasons == {"unknown category": 2, "bad_value": 1}
+    assert report.bad_record_rate == pytest.approx(5 / 8)
     assert any("does not parse" in e for e in report.examples)
 
 

@@ -11,7 +11,11 @@ from txviz_pipeline.landing.reconcile import (
     dataset_row_ids,
     reconcile_replay,
 )
-from txviz_pipeline_tests.compaction.records import landing_record, processing_failed_line
+from txviz_pipeline_tests.compaction.records import (
+    landing_record,
+    processing_failed_line,
+    quarantine_line,
+)
 
 
 def landing_line(row_id: int, replay_id: str | None) -> bytes:
@@ -32,39 +36,55 @@ def test_every_row_is_accounted_for_and_missing_ones_are_named(moto_settings):
         s3,
         bucket,
         replay_id="r1",
-        expected_row_ids=list(range(10)),
+        expected_row_ids=list(range(12)),
         started_at=now - timedelta(minutes=5),
         now=now,
     )
-    # Replay "r1" covers rows 0..9: 0-5 land (3 twice), 6-7 fail processing, 8 is
-    # dead-lettered by the replay, 9 is lost. Replay "r2" also landed row 9: it must not count.
+    # Replay "r1" covers rows 0..11: 0-5 land (3 twice), 6-7 are quarantined by the processor
+    # (6 twice), 10 is in a failed invocation, 8 and 11 are dead-lettered by the replay, 9 is
+    # lost. Replay "r2" also landed and quarantined row 9: it must not count.
     put(f"landing/{hour}/a", [landing_line(i, "r1") for i in (0, 1, 2, 3)])
     put(f"landing/{hour}/b", [landing_line(i, "r1") for i in (3, 4, 5)])
     put(f"landing/{hour}/c", [landing_line(9, "r2"), landing_line(9, None)])
     put(
-        f"errors/processing-failed/{hour}/e",
+        f"quarantine/{hour}/q",
         [
-            processing_failed_line(6, "r1", "bad_value: amt -1 is negative"),
-            processing_failed_line(7, "r1", "bad_value: x"),
-            processing_failed_line(6, "r1", "bad_value: amt -1 is negative"),  # redelivered
+            quarantine_line(6, "r1", "bad_value: amt is negative"),
+            quarantine_line(7, "r1", "bad_type: amt is a string, expected a number"),
+            quarantine_line(6, "r1", "bad_value: amt is negative"),  # redelivered
+            quarantine_line(9, "r2", "bad_value: amt is negative"),
+            orjson.dumps({"reason": "invalid_json: x", "size_bytes": 3}),  # no row to name
         ],
     )
-    put("errors/replay-failed/r1/rows-8-9.ndjson", [orjson.dumps({"row_id": 8, "reason": "x"})])
+    put(f"errors/processing-failed/{hour}/e", [processing_failed_line(10, "r1", "Lambda.x: y")])
+    put(
+        "errors/replay-failed/r1/rows-8-12.ndjson",
+        [orjson.dumps({"row_id": 8, "reason": "x"}), orjson.dumps({"row_id": 11})],
+    )
 
     result = reconcile()
-    assert (result.rows, result.sent, result.dead_lettered) == (10, 9, 1)
-    assert (result.landed_ok, result.processing_failed, result.dropped) == (6, 2, 0)
-    assert result.duplicates == 2  # row 3 landed twice, row 6 failed twice
+    assert (result.rows, result.sent, result.dead_lettered, result.resent) == (12, 10, 2, 0)
+    assert (result.landed_ok, result.quarantined, result.processing_failed) == (6, 2, 1)
+    assert result.dropped == 0
+    assert result.duplicates == 2  # row 3 landed twice, row 6 was quarantined twice
     assert result.missing == [9]
-    assert result.describe().startswith("replay r1: 10 rows")
     assert not result.reconciles
-    assert "MISSING 1 rows: row_id 9" in result.describe()
-    assert result.failure_reasons == {"bad_value": 3}
+    assert result.describe() == (
+        "replay r1: 12 rows = 10 sent + 2 dead-lettered; sent = 6 Ok + 2 quarantined + "
+        "1 processing-failed + 0 dropped; MISSING 1 rows: row_id 9"
+    )
+    assert result.failure_reasons == {"bad_value": 1, "bad_type": 1, "Lambda.x": 1}
 
-    put(f"landing/{hour}/d", [landing_line(9, "r1")])
+    # Row 9 turns up; dead-lettered rows 8 and 11 are re-sent under the same replay: 8 lands,
+    # 11 is quarantined. Each counts once, where it ended up.
+    put(f"landing/{hour}/d", [landing_line(9, "r1"), landing_line(8, "r1")])
+    put(f"quarantine/{hour}/r", [quarantine_line(11, "r1", "bad_value: zip is not a 3-5 digit")])
     again = reconcile()
     assert again.reconciles and again.missing == []
-    assert again.sent == again.landed_ok + again.processing_failed + again.dropped
+    assert (again.sent, again.dead_lettered, again.resent) == (12, 0, 2)
+    assert (again.landed_ok, again.quarantined, again.processing_failed) == (8, 3, 1)
+    assert again.sent == again.landed_ok + again.quarantined + again.processing_failed
+    assert again.describe().endswith("0 dropped (2 re-sent after dead-lettering)")
 
 
 def test_dataset_row_ids_follow_the_parts(tmp_path):
@@ -98,8 +118,8 @@ def test_describe_names_at_most_twenty_missing_rows():
     result = Reconciliation(replay_id="r1", rows=30, sent=30, landed_ok=5, missing=list(range(25)))
     shown = ", ".join(map(str, range(20)))
     assert result.describe() == (
-        "replay r1: 30 rows = 30 sent + 0 dead-lettered; sent = 5 Ok + 0 processing-failed + "
-        f"0 dropped; MISSING 25 rows: row_id {shown} and 5 more"
+        "replay r1: 30 rows = 30 sent + 0 dead-lettered; sent = 5 Ok + 0 quarantined + "
+        f"0 processing-failed + 0 dropped; MISSING 25 rows: row_id {shown} and 5 more"
     )
     result.missing = list(range(20))
     assert result.describe().endswith(f"MISSING 20 rows: row_id {shown}")

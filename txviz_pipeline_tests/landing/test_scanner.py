@@ -50,6 +50,8 @@ def test_partition_of_landing_and_error_keys():
     assert partition_of(firehose_key("2026/11/27/09", 1, "a")) == "2026/11/27/09"
     err = firehose_key("2026/11/27/09", 1, "a", prefix="errors/processing-failed/")
     assert partition_of(err) == "2026/11/27/09"
+    quarantined = firehose_key("2026/11/27/09", 1, "a", prefix="quarantine/")
+    assert partition_of(quarantined) == "2026/11/27/09"
     assert partition_of("landing/not-a-date/x") is None
     assert partition_of("curated/transactions/x") is None
 

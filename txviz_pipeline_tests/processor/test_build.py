@@ -12,7 +12,7 @@ from pathlib import Path
 from .builders import BASE_RECORD, TEST_KEY, event, line
 
 BUILD = Path(__file__).resolve().parents[2] / "lambda" / "build.py"
-MODULES = ["handler.py", "records.py", "response.py", "scoring.py", "validate.py"]
+MODULES = ["handler.py", "quarantine.py", "records.py", "response.py", "scoring.py", "validate.py"]
 
 
 def run_build(out: Path) -> str:

@@ -79,12 +79,7 @@ def test_valid_record_becomes_the_landing_record():
         "processed_at": "2024-06-01T12:00:00.123Z",
         "replay_id": None,
     }
-    assert res.partition_keys == {
-        "event_year": "2019",
-        "event_month": "01",
-        "event_day": "01",
-        "event_hour": "00",
-    }
+    assert res.partition_keys == {"zone": "landing"}
 
 
 def test_replay_id_passes_through_and_is_checked():
@@ -93,7 +88,7 @@ def test_replay_id_passes_through_and_is_checked():
     assert decode(tagged.data)["replay_id"] == "sample-20261127T090000"
     for bad in ("", "has space", 'quote"', 7, "x" * 129):
         res = one({**BASE_RECORD, "replay_id": bad})
-        assert res.result == "ProcessingFailed"
+        assert res.zone == "quarantine"
         assert res.reason.startswith("bad_value: replay_id"), res.reason
 
 
@@ -204,19 +199,17 @@ def test_results_keep_input_order_and_exact_aws_shape():
     recs = [numbered(i) for i in range(5)]
     res = run(recs[0], b"not json", recs[1], recs[2], b"", recs[3], recs[4])
     assert [r.record_id for r in res] == [f"r{i}" for i in range(7)]
-    assert [r.result for r in res] == [
-        "Ok",
-        "ProcessingFailed",
-        "Ok",
-        "Ok",
-        "ProcessingFailed",
-        "Ok",
-        "Ok",
-    ]
-    assert set(res[0].to_firehose()) == {"recordId", "result", "data", "metadata"}
-    assert set(res[1].to_firehose()) == {"recordId", "result", "data"}
-    # Firehose writes a failed record's own data to the error prefix.
-    assert base64.b64decode(res[1].data) == b"not json"
+    assert [r.result for r in res] == ["Ok"] * 7
+    assert [r.zone[0] for r in res] == list("lqllqll")
+    for r in res:
+        assert set(r.to_firehose()) == {"recordId", "result", "data", "metadata"}
+    assert res[1].to_firehose()["metadata"] == {"partitionKeys": {"zone": "quarantine"}}
+    # Firehose writes the quarantine line, never the record as it arrived.
+    assert decode(res[1].data) == {
+        "reason": res[1].reason,
+        "size_bytes": 8,
+        "quarantined_at": "2024-06-01T12:00:00.123Z",
+    }
 
 
 def test_byte_duplicate_is_dropped_and_its_twin_delivered():
@@ -229,32 +222,122 @@ def test_byte_duplicate_is_dropped_and_its_twin_delivered():
     assert [r.result for r in res] == ["Ok", "Ok"]
 
 
-def test_duplicate_of_a_failed_record_fails_with_the_same_reason():
+def test_duplicate_of_a_refused_record_is_dropped_like_any_duplicate():
     bad = line(record(amt=-1))
     res = run(bad, bad)
-    assert [r.result for r in res] == ["ProcessingFailed", "ProcessingFailed"]
-    assert res[0].reason == res[1].reason and "negative" in res[0].reason
+    assert [(r.result, r.zone) for r in res] == [("Ok", "quarantine"), ("Dropped", None)]
+    assert "negative" in res[0].reason and res[1].reason.startswith("duplicate:")
+
+
+def test_refused_record_becomes_its_quarantine_line():
+    res = one(
+        {**record(amt=-1, row_id=7, merchant="fraud_Kub 4652 1234 1234 1234"), "replay_id": "r1"}
+    )
+    assert (res.result, res.partition_keys) == ("Ok", {"zone": "quarantine"})
+    assert res.reason == "bad_value: amt is negative"
+    assert base64.b64decode(res.data).endswith(b"}\n")
+    assert decode(res.data) == {
+        "reason": "bad_value: amt is negative",
+        "row_id": 7,
+        "trans_num": "0b242abb623afc578575680df30655b9",
+        "replay_id": "r1",
+        "card_last4": "2095",
+        "card_token": hmac.new(KEY, b"2703186189652095", hashlib.sha256).hexdigest()[:32],
+        "trans_date_trans_time": "2019-01-01 00:00:18",
+        "merchant": "fraud_Kub [redacted]",
+        "category": "misc_net",
+        "amt": "[redacted]",  # the refused value itself is never kept
+        "gender": "F",
+        **CARDHOLDER,
+        "unix_time": 1325376018,
+        "merch_lat": 36.011293,
+        "merch_long": -82.048315,
+        "is_fraud": 0,
+        "quarantined_at": "2024-06-01T12:00:00.123Z",
+    }
+
+
+def test_quarantine_line_keeps_no_personal_data_unknown_field_or_card_out_of_place():
+    hostile = {
+        **BASE_RECORD,
+        "cc_num": "2703186189",  # too short: no last four, no token
+        "merchant": {"card": "2703186189652095"},
+        "city": "Jennifer 2703-1861-8965-2095",
+        "amt": 2703186189652095,
+        "cvv": "123",
+    }
+    res = one(hostile)
+    assert res.zone == "quarantine"
+    kept = decode(res.data)
+    raw = base64.b64decode(res.data).decode()
+    for secret in ("2703186189", "Banks", "561 Perry Cove", "1988-03-09", '"cvv"', '"123"'):
+        assert secret not in raw, secret
+    assert "card_last4" not in kept and "card_token" not in kept
+    assert (kept["merchant"], kept["amt"]) == ("[redacted]", "[redacted]")
+    assert kept["city"] == "Jennifer [redacted]"  # names out of place cannot be told from text
+    assert kept["reason"] == "unexpected_fields: cvv"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("state", "561 Perry Cove"),
+        ("zip", "561 Perry Cove"),
+        ("category", "Jennifer Banks"),
+        ("trans_date_trans_time", "1988-03-09"),
+        ("gender", "1988-03-09"),
+        ("row_id", "561 Perry Cove"),
+        ("merchant", 4652),
+    ],
+)
+def test_the_refused_fields_value_is_never_kept(field: str, value):
+    # A value in the wrong shape is often another field shifted into this one.
+    res = one(record(**{field: value}))
+    assert res.zone == "quarantine" and res.reason.split(": ")[1].startswith(field)
+    kept = decode(res.data)
+    assert kept[field] == "[redacted]"
+    assert str(value) not in base64.b64decode(res.data).decode()
+
+
+def test_record_that_never_parses_keeps_its_reason_size_and_the_rows_identity():
+    # A record of the replay that did not parse still names its row (row_id is the replay's
+    # first key, replay_id its last), so reconciliation can count it.
+    broken = (
+        b'{"row_id": 12, "trans_num": "'
+        + b"a" * 32
+        + b'", "cc_num": "2703186189652095", "replay_id": "r1"'
+    )
+    kept = decode(one(broken).data)
+    assert kept == {
+        "reason": kept["reason"],
+        "size_bytes": len(broken),
+        "row_id": 12,
+        "trans_num": "a" * 32,
+        "replay_id": "r1",
+        "quarantined_at": "2024-06-01T12:00:00.123Z",
+    }
+    assert kept["reason"].startswith("invalid_json:")
 
 
 def test_future_transaction_fails():
     res = one(record(trans_date_trans_time="2024-06-03 12:00:00"))
-    assert res.result == "ProcessingFailed" and "future" in res.reason
-    assert one(record(trans_date_trans_time="2024-06-02 11:00:00")).result == "Ok"
+    assert res.zone == "quarantine" and "future" in res.reason
+    assert one(record(trans_date_trans_time="2024-06-02 11:00:00")).zone == "landing"
 
 
 def test_reasons_never_echo_personal_values():
     for rec in (record(cc_num="12345678"), record(dob="1988-13-09"), record(first=123)):
         res = one(rec)
-        assert res.result == "ProcessingFailed"
+        assert res.zone == "quarantine"
         assert "12345678" not in res.reason and "1988-13-09" not in res.reason
 
 
 def test_missing_key_is_a_loud_configuration_error(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv(CARD_TOKEN_KEY_ENV)
-    with pytest.raises(ConfigurationError, match="TXVIZ_CARD_TOKEN_KEY is not set"):
+    with pytest.raises(ConfigurationError, match="nor TXVIZ_CARD_TOKEN_KEY is set"):
         handler(event([line(BASE_RECORD)]), None)
     monkeypatch.setenv(CARD_TOKEN_KEY_ENV, "k" * 15)
-    with pytest.raises(ConfigurationError, match="is 15 characters; at least 16"):
+    with pytest.raises(ConfigurationError, match="holds 15 characters; at least 16"):
         handler(event([line(BASE_RECORD)]), None)
     monkeypatch.setenv(CARD_TOKEN_KEY_ENV, "k" * 16)
     assert handler(event([line(BASE_RECORD)]), None)["records"][0]["result"] == "Ok"
@@ -285,23 +368,30 @@ def test_entries_without_usable_record_id_are_left_out_and_logged(caplog):
         out = handler({"records": entries}, None)
     assert [(r["recordId"], r["result"]) for r in out["records"]] == [
         ("a", "Ok"),
-        ("b", "ProcessingFailed"),
-        ("c", "ProcessingFailed"),
-        ("d", "ProcessingFailed"),
+        ("b", "Ok"),
+        ("c", "Ok"),
+        ("d", "Ok"),
     ]
-    assert out["records"][1]["data"] == ""
+    assert [r["metadata"]["partitionKeys"]["zone"] for r in out["records"]] == [
+        "landing",
+        "quarantine",
+        "quarantine",
+        "quarantine",
+    ]
+    assert decode(out["records"][1]["data"])["size_bytes"] == 0
     logs = [json.loads(r.getMessage()) for r in caplog.records]
     summary = logs[-1]
     assert summary == {
         "event": "batch_processed",
         "invocationId": None,
         "records": 9,
-        "ok": 1,
+        "landed": 1,
+        "quarantined": 8,
         "dropped": 0,
-        "failed": 8,
+        "failed": 0,
         "unreturnable": 5,
     }
-    reasons = {log["index"]: log["reason"] for log in logs if log["event"] == "record_not_ok"}
+    reasons = {log["index"]: log["reason"] for log in logs if log["event"] == "record_not_landed"}
     assert reasons[1].startswith("missing_record_id:")
     assert reasons[8].startswith("not_base64:")
     # process_records still reports every entry, so a caller can route the unreturnable ones.
@@ -309,7 +399,7 @@ def test_entries_without_usable_record_id_are_left_out_and_logged(caplog):
     assert len(res) == len(entries) and res[4].record_id is None
 
 
-def test_every_response_record_has_a_logged_reason_unless_ok(caplog):
+def test_every_response_record_has_a_logged_reason_unless_it_landed(caplog):
     ev = event([line(BASE_RECORD), b"Hello", line(BASE_RECORD)])
     with caplog.at_level(logging.WARNING, logger="txviz.processor"):
         out = handler(ev, None)
@@ -317,32 +407,57 @@ def test_every_response_record_has_a_logged_reason_unless_ok(caplog):
         json.loads(r.getMessage())["recordId"]: json.loads(r.getMessage())["reason"]
         for r in caplog.records
     }
-    not_ok = {r["recordId"] for r in out["records"] if r["result"] != "Ok"}
-    assert set(logged) == not_ok == {"record-1", "record-2"}
+    not_landed = {
+        r["recordId"]
+        for r in out["records"]
+        if r["result"] != "Ok" or r["metadata"]["partitionKeys"]["zone"] != "landing"
+    }
+    assert set(logged) == not_landed == {"record-1", "record-2"}
     assert logged["record-1"].startswith("invalid_json:")
 
 
-def test_response_budget_fails_the_overflow_and_its_dropped_twins():
-    recs = [line(numbered(i)) for i in range(10)]
+def test_response_budget_shortens_the_overflow_to_quarantine_lines():
+    recs = [line({**numbered(i), "replay_id": "r1"}) for i in range(10)]
     full = run(*recs, recs[9])
     budget = sum(entry_size(r) for r in full) - 1
     # A response of exactly the budget fits; one byte less does not.
     assert run(*recs, recs[9], response_budget=budget + 1) == full
     fitted = run(*recs, recs[9], response_budget=budget)
     assert sum(entry_size(r) for r in fitted) <= budget
-    assert [r.result for r in fitted[:9]] == ["Ok"] * 9
-    assert fitted[9].result == "ProcessingFailed" and fitted[9].reason.startswith("response_limit:")
-    assert base64.b64decode(fitted[9].data) == recs[9]
-    # Its byte-twin was Dropped while it was Ok; now it must fail too, or the record is lost.
-    assert full[10].result == "Dropped"
-    assert fitted[10].result == "ProcessingFailed" and fitted[10].reason == fitted[9].reason
+    assert [r.zone for r in fitted[:9]] == ["landing"] * 9
+    # The last valid record becomes a short quarantine line, never ProcessingFailed with its data.
+    assert (fitted[9].result, fitted[9].zone) == ("Ok", "quarantine")
+    assert fitted[9].reason.startswith("response_limit:")
+    landing = decode(full[9].data)
+    assert decode(fitted[9].data) == {
+        "reason": fitted[9].reason,
+        **{k: landing[k] for k in ("row_id", "trans_num", "replay_id", "card_last4", "card_token")},
+        "quarantined_at": "2024-06-01T12:00:00.123Z",
+    }
+    # Its byte-twin stays Dropped: the quarantine line accounts for the row.
+    assert full[10].result == fitted[10].result == "Dropped"
 
 
-def _event_of_size(limit: int) -> dict:
-    """Distinct valid records, json.dumps-formatted like the replay, up to ``limit`` bytes."""
+def test_flood_of_tiny_records_falls_back_to_processing_failed_only_past_the_short_lines():
+    # A response entry carries more framing than an input entry, so only when even the short
+    # quarantine lines cannot fit does a record return ProcessingFailed (Firehose's error prefix).
+    recs = [b"{}"] * 1 + [b"[%d]" % i for i in range(40)]
+    full = run(*recs)
+    short_total = sum(entry_size(r) for r in full)
+    fitted = run(*recs, response_budget=short_total // 3)
+    assert sum(entry_size(r) for r in fitted) <= short_total // 3
+    results = [r.result for r in fitted]
+    assert "ProcessingFailed" in results and "Ok" in results
+    failed = next(r for r in fitted if r.result == "ProcessingFailed")
+    assert failed.reason.startswith("not_object:")
+
+
+def _event_of_size(limit: int, **changes) -> dict:
+    """Distinct records (valid unless ``changes`` say otherwise), json.dumps-formatted like the
+    replay, up to ``limit`` bytes."""
     entries, size, i = [], len('{"invocationId": "x", "records": []}'), 0
     while True:
-        data = b64(line(numbered(i)))
+        data = b64(line(numbered(i, **changes)))
         entry = {
             "recordId": f"{i:020d}",
             "approximateArrivalTimestamp": 1664029185290,
@@ -357,19 +472,36 @@ def _event_of_size(limit: int) -> dict:
 
 def test_response_stays_under_6_mb_for_a_6_mb_event():
     # A landing line is longer than the replay's line (token, features, score), so an event at
-    # Lambda's 6 MB request limit cannot come back all Ok: the overflow returns for redelivery.
+    # Lambda's 6 MB request limit cannot all land: the overflow becomes short quarantine lines.
     ev = _event_of_size(LAMBDA_PAYLOAD_LIMIT)
     assert LAMBDA_PAYLOAD_LIMIT - 2000 < len(json.dumps(ev)) <= LAMBDA_PAYLOAD_LIMIT
     out = handler(ev, None)
     assert len(json.dumps(out)) <= LAMBDA_PAYLOAD_LIMIT
     assert [r["recordId"] for r in out["records"]] == [e["recordId"] for e in ev["records"]]
-    results = [r["result"] for r in out["records"]]
-    ok = results.count("Ok")
-    assert 0 < ok < len(results)
-    assert results == ["Ok"] * ok + ["ProcessingFailed"] * (len(results) - ok)
-    failed = process_records(ev["records"], KEY)[ok]
-    assert failed.reason.startswith("response_limit:")
-    assert failed.data == ev["records"][ok]["data"]
+    assert {r["result"] for r in out["records"]} == {"Ok"}
+    zones = [r["metadata"]["partitionKeys"]["zone"] for r in out["records"]]
+    landed = zones.count("landing")
+    assert 0 < landed < len(zones)
+    assert zones == ["landing"] * landed + ["quarantine"] * (len(zones) - landed)
+    short = process_records(ev["records"], KEY)[landed]
+    assert short.reason.startswith("response_limit:")
+    assert decode(short.data)["row_id"] == landed
+
+
+def test_a_6_mb_event_of_refused_records_is_quarantined_within_the_limit():
+    ev = _event_of_size(LAMBDA_PAYLOAD_LIMIT, state="North Carolina", replay_id="r1")
+    out = handler(ev, None)
+    assert len(json.dumps(out)) <= LAMBDA_PAYLOAD_LIMIT
+    assert [r["recordId"] for r in out["records"]] == [e["recordId"] for e in ev["records"]]
+    assert {r["result"] for r in out["records"]} == {"Ok"}
+    assert {r["metadata"]["partitionKeys"]["zone"] for r in out["records"]} == {"quarantine"}
+    # Every line still names its row and reason, in full or short form.
+    for i, r in enumerate(out["records"]):
+        kept = decode(r["data"])
+        assert (kept["row_id"], kept["reason"]) == (
+            i,
+            "bad_value: state is not two capital letters",
+        )
 
 
 @pytest.mark.parametrize("buffer_mb", [1, 3])
@@ -383,7 +515,7 @@ def test_firehose_processor_buffer_comes_back_all_ok(buffer_mb: int):
             break
         entries.append(entry)
     out = handler({"records": entries}, None)
-    assert {r["result"] for r in out["records"]} == {"Ok"}
+    assert {r["metadata"]["partitionKeys"]["zone"] for r in out["records"]} == {"landing"}
     assert len(json.dumps(out)) <= LAMBDA_PAYLOAD_LIMIT
 
 
@@ -394,6 +526,11 @@ def test_entry_size_matches_the_serialised_response():
         {"recordId": "bad", "data": b64(b"nope")},
     ]
     results = process_records(entries, KEY, now=NOW)
-    assert [r.result for r in results] == ["Ok", "Dropped", "ProcessingFailed"]
-    for r in results:
+    assert [(r.result, r.zone) for r in results] == [
+        ("Ok", "landing"),
+        ("Dropped", None),
+        ("Ok", "quarantine"),
+    ]
+    failed = Result("bad", "ProcessingFailed", results[2].data, "x")
+    for r in [*results, failed]:
         assert entry_size(r) == len(json.dumps(r.to_firehose())) + 2

@@ -26,14 +26,15 @@ def run(data: str) -> Result:
 def check(rec: dict[str, Any] | bytes) -> str | None:
     """None when the record lands Ok, else its reason."""
     res = run(b64(rec if isinstance(rec, bytes) else line(rec)))
-    assert (res.result == "Ok") == (res.reason is None), res
+    assert res.result == "Ok", res
+    assert (res.zone == "landing") == (res.reason is None), res
     return res.reason
 
 
 def ok(**changes: Any) -> dict[str, Any]:
     """The landing record of BASE_RECORD with ``changes``; fails the test unless it is Ok."""
     res = run(b64(line(record(**changes))))
-    assert res.result == "Ok", res.reason
+    assert res.zone == "landing", res.reason
     return decode(res.data)
 
 
@@ -46,27 +47,27 @@ def fails(reason: str, **changes: Any) -> None:
 BOUNDARIES = [
     # amt in [0, 50,000], to the cent
     ({"amt": 0.0}, None),
-    ({"amt": -0.01}, "bad_value: amt -0.01 is negative"),
+    ({"amt": -0.01}, "bad_value: amt is negative"),
     ({"amt": 49999.99}, None),
     ({"amt": 50000.0}, None),
-    ({"amt": 50000.01}, "bad_value: amt 50000.01 is over 50,000"),
+    ({"amt": 50000.01}, "bad_value: amt is over 50,000"),
     # latitudes in [-90, 90], longitudes in [-180, 180]
     ({"lat": 90.0, "merch_lat": -90.0}, None),
-    ({"lat": 90.000001}, "bad_value: lat 90.000001 is outside [-90, 90]"),
-    ({"lat": -90.000001}, "bad_value: lat -90.000001 is outside [-90, 90]"),
-    ({"merch_lat": 90.000001}, "bad_value: merch_lat 90.000001 is outside [-90, 90]"),
+    ({"lat": 90.000001}, "bad_value: lat is outside [-90, 90]"),
+    ({"lat": -90.000001}, "bad_value: lat is outside [-90, 90]"),
+    ({"merch_lat": 90.000001}, "bad_value: merch_lat is outside [-90, 90]"),
     ({"long": 180.0, "merch_long": -180.0}, None),
-    ({"long": 180.000001}, "bad_value: long 180.000001 is outside [-180, 180]"),
-    ({"merch_long": -180.000001}, "bad_value: merch_long -180.000001 is outside [-180, 180]"),
+    ({"long": 180.000001}, "bad_value: long is outside [-180, 180]"),
+    ({"merch_long": -180.000001}, "bad_value: merch_long is outside [-180, 180]"),
     # integers in [0, 2^63 - 1]
     ({"row_id": 0, "city_pop": 0, "unix_time": 0}, None),
     ({"row_id": 2**63 - 1, "city_pop": 2**63 - 1, "unix_time": 2**63 - 1}, None),
-    ({"row_id": -1}, "bad_value: row_id -1 is out of range"),
-    ({"row_id": 2**63}, "bad_value: row_id 9223372036854775808 is out of range"),
-    ({"city_pop": -1}, "bad_value: city_pop -1 is out of range"),
-    ({"city_pop": 2**63}, "bad_value: city_pop 9223372036854775808 is out of range"),
-    ({"unix_time": -1}, "bad_value: unix_time -1 is out of range"),
-    ({"unix_time": 2**63}, "bad_value: unix_time 9223372036854775808 is out of range"),
+    ({"row_id": -1}, "bad_value: row_id is out of range"),
+    ({"row_id": 2**63}, "bad_value: row_id is out of range"),
+    ({"city_pop": -1}, "bad_value: city_pop is out of range"),
+    ({"city_pop": 2**63}, "bad_value: city_pop is out of range"),
+    ({"unix_time": -1}, "bad_value: unix_time is out of range"),
+    ({"unix_time": 2**63}, "bad_value: unix_time is out of range"),
     # cc_num: 11 to 19 digits, as a string or a positive JSON integer
     ({"cc_num": "1" * 11}, None),
     ({"cc_num": "1" * 10}, "bad_value: cc_num must be 11-19 digits (got 10 chars)"),
@@ -80,29 +81,29 @@ BOUNDARIES = [
     ({"cc_num": True}, "bad_type: cc_num is a boolean, expected a string of digits"),
     # zip: 3 to 5 digits, as a string or an integer
     ({"zip": "100"}, None),
-    ({"zip": "10"}, "bad_value: zip '10' is not a 3-5 digit US zip code"),
-    ({"zip": "123456"}, "bad_value: zip '123456' is not a 3-5 digit US zip code"),
+    ({"zip": "10"}, "bad_value: zip is not a 3-5 digit US zip code"),
+    ({"zip": "123456"}, "bad_value: zip is not a 3-5 digit US zip code"),
     ({"zip": 100}, None),
-    ({"zip": 99}, "bad_value: zip 99 is not a 3-5 digit US zip code"),
+    ({"zip": 99}, "bad_value: zip is not a 3-5 digit US zip code"),
     ({"zip": 99999}, None),
-    ({"zip": 100000}, "bad_value: zip 100000 is not a 3-5 digit US zip code"),
-    ({"zip": 28654.0}, "bad_value: zip 28654.0 is not a 3-5 digit US zip code"),
-    ({"zip": None}, "bad_value: zip None is not a 3-5 digit US zip code"),
+    ({"zip": 100000}, "bad_value: zip is not a 3-5 digit US zip code"),
+    ({"zip": 28654.0}, "bad_value: zip is not a 3-5 digit US zip code"),
+    ({"zip": None}, "bad_value: zip is not a 3-5 digit US zip code"),
     # trans_num: exactly 32 hex characters
-    ({"trans_num": "f" * 31}, "bad_value: trans_num 'fffffffffffffffffffffffffffffff' is not"),
-    ({"trans_num": "f" * 33}, "bad_value: trans_num 'fffffffffffffffffffffffffffffffff' is not"),
+    ({"trans_num": "f" * 31}, "bad_value: trans_num is not 32 hex characters"),
+    ({"trans_num": "f" * 33}, "bad_value: trans_num is not 32 hex characters"),
     # state: two capital letters
-    ({"state": "N"}, "bad_value: state 'N' is not a two-letter code"),
-    ({"state": "NCA"}, "bad_value: state 'NCA' is not a two-letter code"),
-    ({"state": "nc"}, "bad_value: state 'nc' is not a two-letter code"),
+    ({"state": "N"}, "bad_value: state is not two capital letters"),
+    ({"state": "NCA"}, "bad_value: state is not two capital letters"),
+    ({"state": "nc"}, "bad_value: state is not two capital letters"),
     # gender M or F; is_fraud 0 or 1 (an integer, not a boolean)
     ({"gender": "M"}, None),
-    ({"gender": "m"}, "bad_value: gender must be 'M' or 'F', got 'm'"),
+    ({"gender": "m"}, "bad_value: gender must be 'M' or 'F'"),
     ({"is_fraud": 1}, None),
-    ({"is_fraud": -1}, "bad_value: is_fraud must be 0 or 1, got -1"),
-    ({"is_fraud": 2}, "bad_value: is_fraud must be 0 or 1, got 2"),
-    ({"is_fraud": False}, "bad_value: is_fraud must be 0 or 1, got False"),
-    ({"is_fraud": 0.0}, "bad_value: is_fraud must be 0 or 1, got 0.0"),
+    ({"is_fraud": -1}, "bad_value: is_fraud must be 0 or 1"),
+    ({"is_fraud": 2}, "bad_value: is_fraud must be 0 or 1"),
+    ({"is_fraud": False}, "bad_value: is_fraud must be 0 or 1"),
+    ({"is_fraud": 0.0}, "bad_value: is_fraud must be 0 or 1"),
     # text: at most 200 characters; merchant not blank
     ({"city": "c" * 200, "job": "j" * 200, "merchant": "m" * 200}, None),
     ({"city": "c" * 201}, "bad_value: city is 201 characters (max 200)"),
@@ -123,7 +124,7 @@ BOUNDARIES = [
     ({"replay_id": "r" * 128}, None),
     ({"replay_id": "r" * 129}, "bad_value: replay_id"),
     ({"replay_id": "r"}, None),
-    ({"replay_id": "_r"}, "bad_value: replay_id '_r' is not a replay name"),
+    ({"replay_id": "_r"}, "bad_value: replay_id is not a replay name"),
     ({"replay_id": None}, None),
 ]
 
@@ -140,7 +141,7 @@ def test_field_rule_boundary(changes: dict[str, Any], reason: str | None):
 def test_event_time_may_be_at_most_one_day_ahead_of_the_clock():
     assert ok(trans_date_trans_time="2024-06-02 12:00:00")["event_time"] == "2024-06-02T12:00:00Z"
     fails(
-        "bad_value: trans_date_trans_time 2024-06-02 12:00:01 is in the future",
+        "bad_value: trans_date_trans_time is more than a day in the future",
         trans_date_trans_time="2024-06-02 12:00:01",
     )
 
@@ -148,7 +149,7 @@ def test_event_time_may_be_at_most_one_day_ahead_of_the_clock():
 def test_event_time_starts_in_1970():
     ok(trans_date_trans_time="1970-01-01 00:00:00", dob="1950-01-01")
     fails(
-        "bad_value: trans_date_trans_time '1969-12-31 23:59:59' is before 1970",
+        "bad_value: trans_date_trans_time is before 1970",
         trans_date_trans_time="1969-12-31 23:59:59",
         dob="1950-01-01",
     )
@@ -160,7 +161,7 @@ def test_age_is_0_to_120_at_the_event():
     fails("bad_value: dob is after the transaction", dob="2019-06-16", **event)
     assert ok(dob="1899-06-15", **event)["age"] == 120
     assert ok(dob="1898-06-16", **event)["age"] == 120  # 121st birthday is tomorrow
-    fails("bad_value: dob gives an age of 121 (max 120)", dob="1898-06-15", **event)
+    fails("bad_value: dob gives an age over 120", dob="1898-06-15", **event)
 
 
 @pytest.mark.parametrize(
@@ -205,8 +206,12 @@ def test_oversized_base64_is_refused_before_decoding():
     assert run(longest).reason == "too_large: record is 16389 bytes; a transaction is under 16384"
     res = run(longest + "A")
     assert res.reason == "too_large: record is ~16389 bytes; a transaction is under 16384 bytes"
-    # Not valid base64 either, so the error record carries its text, base64-encoded.
-    assert base64.b64decode(res.data) == (longest + "A").encode()
+    # Its quarantine line holds the reason and size, nothing of the record.
+    assert json.loads(base64.b64decode(res.data)) == {
+        "reason": res.reason,
+        "size_bytes": len(longest + "A") * 3 // 4,
+        "quarantined_at": "2024-06-01T12:00:00.000Z",
+    }
 
 
 @pytest.mark.parametrize(
@@ -229,29 +234,48 @@ def test_line_framing(payload: bytes, reason: str):
 
 def test_field_set_must_be_exact():
     extra = {**BASE_RECORD, "zz": 1, "aa": 2}
-    assert check(extra) == "unexpected_fields: 'aa', 'zz'"
+    assert check(extra) == "unexpected_fields: aa, zz"
     missing = {k: v for k, v in BASE_RECORD.items() if k not in ("amt", "dob")}
     assert check(missing) == "missing_fields: amt, dob"
     many = {**BASE_RECORD, **{f"x{i:02d}": i for i in range(12)}}
-    assert check(many) == "unexpected_fields: " + ", ".join(f"'x{i:02d}'" for i in range(10))
+    assert check(many) == "unexpected_fields: " + ", ".join(f"x{i:02d}" for i in range(10)) + (
+        ", 2 other field name(s)"
+    )
+    # A field name that could be data (a card number as a key, a name with spaces) is counted,
+    # never shown.
+    odd = {**BASE_RECORD, "4652123412341234": 1, "Ann Lee": 2, "cvv": 3}
+    assert check(odd) == "unexpected_fields: cvv, 2 other field name(s)"
 
 
-def test_values_longer_than_40_characters_are_shortened_in_reasons():
-    # repr() adds the two quotes: 38 characters show in full, 39 are cut to 37 and "...".
-    assert (
-        check(record(category="c" * 38)) == f"bad_value: category '{'c' * 38}' is not one of the 14"
-    )
-    assert (
-        check(record(category="c" * 39))
-        == f"bad_value: category '{'c' * 36}... is not one of the 14"
-    )
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"category": "4652123412341234"},
+        {"state": "1988-03-09"},
+        {"trans_num": "4652 1234 1234 1234"},
+        {"trans_date_trans_time": "561 Perry Cove"},
+        {"zip": "4652123412341234"},
+        {"gender": "Jennifer Banks"},
+        {"replay_id": "4652-1234-1234-1234!"},
+        {"amt": -4652123412341234},
+        {"lat": 4652123412341234.0},
+        {"row_id": -4652123412341234},
+        {"is_fraud": 4652123412341234},
+    ],
+    ids=lambda c: next(iter(c)),
+)
+def test_reasons_never_echo_the_value(changes: dict[str, Any]):
+    # A shifted or hostile record can carry a card number, street or birth date in any field.
+    value = next(iter(changes.values()))
+    reason = check(record(**changes))
+    assert reason is not None and reason.startswith("bad_"), reason
+    assert str(value).lstrip("-") not in reason
+    assert "4652" not in reason and "1988" not in reason and "Perry" not in reason
 
 
 def test_reasons_name_the_rule_in_full():
     impossible = check(record(trans_date_trans_time="2019-02-30 00:00:18"))
-    assert impossible == (
-        "bad_value: trans_date_trans_time '2019-02-30 00:00:18' is not a real date and time"
-    )
+    assert impossible == ("bad_value: trans_date_trans_time is not a real date and time")
     # Only the trailing newline is framing; the reason describes the line without it.
     assert check(b'{"a\n') == (
         "invalid_json: record is not one JSON value "

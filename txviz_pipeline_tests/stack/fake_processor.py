@@ -1,7 +1,9 @@
 """A tiny Firehose processor with lambda/handler.py's shape, for the embedded-stack tests.
 
 Records containing "bad" fail with a reason, a repeat of an earlier payload in the same event is
-Dropped, every other record comes back upper-cased. Markers in a payload change the whole
+Dropped, every other record comes back upper-cased and Ok, routed by the ``zone`` partition key:
+``quarantine`` for records containing "quar", none at all for "nokey" (a partitioning failure),
+``landing`` for the rest. Markers in a payload change the whole
 invocation: "RAISE" makes it raise, "WRONGID" answers with a recordId that was not in the event.
 """
 
@@ -16,9 +18,13 @@ class Result:
     result: str
     data: str
     reason: str | None = None
+    zone: str | None = None
 
     def to_firehose(self):
-        return {"recordId": self.record_id, "result": self.result, "data": self.data}
+        out = {"recordId": self.record_id, "result": self.result, "data": self.data}
+        if self.zone:
+            out["metadata"] = {"partitionKeys": {"zone": self.zone}}
+        return out
 
 
 def card_token_key():
@@ -43,7 +49,8 @@ def process_records(records, key):
             results.append(Result(rid, "Dropped", record["data"], "duplicate"))
         else:
             seen.add(data)
-            results.append(Result(rid, "Ok", base64.b64encode(data.upper()).decode()))
+            zone = "quarantine" if b"quar" in data else None if b"nokey" in data else "landing"
+            results.append(Result(rid, "Ok", base64.b64encode(data.upper()).decode(), None, zone))
     if any(b"WRONGID" in p for p in payloads):
         results[0].record_id = "not-an-input-id"
     return results

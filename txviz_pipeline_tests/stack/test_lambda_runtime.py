@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import sys
 from pathlib import Path
 
@@ -48,6 +49,16 @@ def test_valid_response_gives_outcomes_in_input_order():
     ]
 
 
+def test_ok_records_carry_their_partition_keys():
+    ev = event(b"a", b"b")
+    a, b = ev["records"]
+    routed = {**ok(a, b"A"), "metadata": {"partitionKeys": {"zone": "quarantine"}}}
+    outcomes = runtime.check_response(ev, {"records": [routed, ok(b, b"B")]})
+    # A record without keys is still Ok here; the hook fails its partitioning if the prefix
+    # needs a key.
+    assert [o.partition_keys for o in outcomes] == [{"zone": "quarantine"}, {}]
+
+
 @pytest.mark.parametrize(
     ("mutate", "code"),
     [
@@ -58,6 +69,11 @@ def test_valid_response_gives_outcomes_in_input_order():
         (lambda recs: [{**recs[0], "data": "%%%"}, recs[1]], runtime.ERR_INVALID),
         (lambda recs: [{**recs[0], "data": b"bytes"}, recs[1]], runtime.ERR_BAD_JSON),
         (lambda recs: [{"result": "Ok"}, recs[1]], runtime.ERR_BAD_JSON),
+        (lambda recs: [{**recs[0], "metadata": "zone"}, recs[1]], runtime.ERR_INVALID),
+        (
+            lambda recs: [{**recs[0], "metadata": {"partitionKeys": {"zone": 1}}}, recs[1]],
+            runtime.ERR_INVALID,
+        ),
     ],
 )
 def test_contract_violations_fail_the_whole_invocation(mutate, code):
@@ -123,8 +139,8 @@ def test_repo_processor_loads_with_its_modules_and_leaves_sys_modules_alone(monk
     assert runtime.processor_path() == settings.REPO_ROOT / "lambda" / "handler.py"
     before = dict(sys.modules)
     [outcome] = runtime.invoke(ARN, event(b"Hello World"))
-    assert outcome.result == "ProcessingFailed"
-    assert outcome.error_message.startswith("invalid_json:")
+    assert (outcome.result, outcome.partition_keys) == ("Ok", {"zone": "quarantine"})
+    assert json.loads(outcome.data)["reason"].startswith("invalid_json:")
     # Only the handler itself stays registered (under its own name); its siblings do not.
     added = set(sys.modules) - set(before)
     assert all(name.startswith("txviz_processor_") for name in added), added

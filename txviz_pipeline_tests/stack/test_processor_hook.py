@@ -37,9 +37,42 @@ def test_timestamp_expression_takes_java_patterns():
     assert hook.render_prefix("!{timestamp:yy/HH:mm:ss}/", when=WHEN) == "24/07:09:11/"
 
 
+def test_delivery_prefix_routes_by_the_processors_zone_key():
+    template = settings.DELIVERY_PREFIX_TEMPLATE
+    landing = hook.render_prefix(template, when=WHEN, partition_keys={"zone": "landing"})
+    assert landing == f"{settings.LANDING_PREFIX}2024/03/05/07/"
+    quarantine = hook.render_prefix(template, when=WHEN, partition_keys={"zone": "quarantine"})
+    assert quarantine == f"{settings.QUARANTINE_PREFIX}2024/03/05/07/"
+    for keys in ({}, {"zone": ""}, {"other": "landing"}):
+        with pytest.raises(hook.PartitioningError, match="'zone'"):
+            hook.render_prefix(template, when=WHEN, partition_keys=keys)
+
+
+def test_ok_records_group_by_prefix_and_unkeyed_ones_fail_partitioning():
+    outcomes = [
+        Outcome("a", "Ok", b"1\n", partition_keys={"zone": "landing"}),
+        Outcome("b", "Ok", b"2\n", partition_keys={"zone": "quarantine"}),
+        Outcome("c", "ProcessingFailed"),
+        Outcome("d", "Ok", b"4\n"),
+        Outcome("e", "Ok", b"5\n", partition_keys={"zone": "landing"}),
+    ]
+    groups, failed = hook.partition_ok_records(
+        outcomes, settings.DELIVERY_PREFIX_TEMPLATE, WHEN, dynamic=True
+    )
+    assert {p: [o.record_id for o in os] for p, os in groups.items()} == {
+        "landing/2024/03/05/07/": ["a", "e"],
+        "quarantine/2024/03/05/07/": ["b"],
+    }
+    assert [o.record_id for o in failed] == ["d"]
+    assert failed[0].error_code == hook.ERR_PARTITION_KEY
+
+
 def test_unknown_or_misplaced_expressions_are_errors():
     with pytest.raises(ValueError, match="unsupported"):
         hook.render_prefix("!{partitionKeyFromQuery:x}/", when=WHEN)
+    # Without dynamic partitioning, a Lambda key is not available at all.
+    with pytest.raises(ValueError, match="unsupported"):
+        hook.render_prefix("!{partitionKeyFromLambda:zone}/", when=WHEN)
     with pytest.raises(ValueError, match="error prefix"):
         hook.render_prefix("!{firehose:error-output-type}/", when=WHEN)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
@@ -12,7 +11,6 @@ from txviz_pipeline.stack.control import StackInfo
 from txviz_pipeline_tests.processor.builders import line, numbered, record
 from txviz_pipeline_tests.stack.stack_helpers import (
     empty_bucket,
-    error_lines,
     objects,
     processor_stats,
 )
@@ -44,13 +42,18 @@ def test_processor_lands_valid_records_and_routes_invalid_ones(
         assert rec["card_last4"] == "2095" and "cc_num" not in rec
         assert len(rec["card_token"]) >= 16 and "first" not in rec
 
-    [errors] = objects(s3, s.bucket, settings.PROCESSING_FAILED_PREFIX).values()
-    [failure] = error_lines(errors)
-    assert base64.b64decode(failure["rawData"]) == invalid
-    assert failure["errorCode"] == "Lambda.ProcessingFailedStatus"
-    assert "amt" in failure["errorMessage"]
+    # The refused record is quarantined, redacted; nothing is written under errors/.
+    [quarantined] = objects(s3, s.bucket, settings.QUARANTINE_PREFIX).values()
+    [kept] = [json.loads(x) for x in quarantined.decode().splitlines()]
+    assert kept["reason"] == "bad_type: amt is a string, expected a number"
+    assert (kept["row_id"], kept["card_last4"], kept["amt"]) == (0, "2095", "[redacted]")
+    assert kept["card_token"] == landed[0]["card_token"]
+    for secret in (b"2703186189652095", b"Jennifer", b"Perry Cove", b"1988-03-09"):
+        assert secret not in quarantined
+    assert objects(s3, s.bucket, "errors/") == {}
 
     after = processor_stats(embedded_stack)[settings.DELIVERY_STREAM]
-    delta = {k: after[k] - before.get(k, 0) for k in ("records_in", "ok", "processing_failed")}
-    assert delta == {"records_in": 5, "ok": 3, "processing_failed": 1}
+    keys = ("records_in", "ok", "processing_failed", "partitioning_failed")
+    delta = {k: after[k] - before.get(k, 0) for k in keys}
+    assert delta == {"records_in": 5, "ok": 4, "processing_failed": 0, "partitioning_failed": 0}
     assert after["dropped"] - before.get("dropped", 0) == 1  # the byte-identical repeat

@@ -29,6 +29,7 @@ FAKE_PROCESSOR = Path(__file__).with_name("fake_processor.py")
 STREAM = settings.DELIVERY_STREAM
 KEY_NAME = rf"{STREAM}-\d+-\d{{4}}-\d\d-\d\d-\d\d-\d\d-\d\d-[0-9a-f-]{{36}}"
 LANDING_KEY = re.compile(rf"^landing/(\d{{4}}/\d\d/\d\d/\d\d)/{KEY_NAME}$")
+QUARANTINE_KEY = re.compile(rf"^quarantine/(\d{{4}}/\d\d/\d\d/\d\d)/{KEY_NAME}$")
 ERROR_KEY = re.compile(rf"^errors/processing-failed/(\d{{4}}/\d\d/\d\d/\d\d)/{KEY_NAME}$")
 
 
@@ -72,9 +73,10 @@ def test_provisioning_creates_everything_and_is_idempotent(fake_stack: StackInfo
     desc = aws.client("firehose", s).describe_delivery_stream(DeliveryStreamName=STREAM)
     dest = desc["DeliveryStreamDescription"]["Destinations"][0]["ExtendedS3DestinationDescription"]
     assert dest["BucketARN"] == f"arn:aws:s3:::{settings.BUCKET}"
-    assert dest["Prefix"] == settings.LANDING_PREFIX
+    assert dest["Prefix"] == settings.DELIVERY_PREFIX_TEMPLATE
     assert dest["ErrorOutputPrefix"] == settings.ERROR_PREFIX_TEMPLATE
-    assert dest["BufferingHints"] == {"SizeInMBs": 1, "IntervalInSeconds": 60}
+    assert dest["DynamicPartitioningConfiguration"] == {"Enabled": True}
+    assert dest["BufferingHints"] == {"SizeInMBs": 64, "IntervalInSeconds": 60}
     assert dest["RoleARN"].endswith(f":role/{provision.FIREHOSE_ROLE}")
     assert processor_hook.lambda_arn(dest) == (
         f"arn:aws:lambda:us-east-1:123456789012:function:{settings.PROCESSOR_FUNCTION}"
@@ -108,7 +110,7 @@ def test_provisioning_brings_a_drifted_stream_back(fake_stack: StackInfo):
     assert any("destination updated" in c for c in result["created"])
     desc = firehose.describe_delivery_stream(DeliveryStreamName=STREAM)["DeliveryStreamDescription"]
     dest = desc["Destinations"][0]["ExtendedS3DestinationDescription"]
-    assert dest["Prefix"] == settings.LANDING_PREFIX
+    assert dest["Prefix"] == settings.DELIVERY_PREFIX_TEMPLATE
     assert processor_hook.lambda_arn(dest) is not None
     assert provision.provision(s)["created"] == []
 
@@ -116,7 +118,14 @@ def test_provisioning_brings_a_drifted_stream_back(fake_stack: StackInfo):
 def test_mixed_batch_lands_ok_and_routes_failures_with_reasons(fake_stack: StackInfo, clients):
     s3, firehose = clients
     before = processor_stats(fake_stack).get(STREAM, {})
-    payloads = [b'{"n":1}\n', b'{"n":"bad"}\n', b'{"n":1}\n', b'{"n":3}\n', b"bad\xff\n"]
+    payloads = [
+        b'{"n":1}\n',
+        b'{"n":"bad"}\n',
+        b'{"n":1}\n',
+        b'{"n":"quar"}\n',
+        b'{"n":3}\n',
+        b"bad\xff\n",
+    ]
     record_ids = put(firehose, *payloads)
     assert len(set(record_ids)) == len(payloads)
 
@@ -124,12 +133,17 @@ def test_mixed_batch_lands_ok_and_routes_failures_with_reasons(fake_stack: Stack
     assert len(landing) == 1
     [(landing_key, body)] = landing.items()
     assert body == b'{"N":1}\n{"N":3}\n'  # upper-cased Ok records, the duplicate dropped
+    # Dynamic partitioning: the record routed by zone=quarantine lands in its own prefix.
+    [(quarantine_key, quarantined)] = objects(
+        s3, settings.BUCKET, settings.QUARANTINE_PREFIX
+    ).items()
+    assert quarantined == b'{"N":"QUAR"}\n'
 
     errors = objects(s3, settings.BUCKET, "errors/")
     assert len(errors) == 1
     [(error_key, error_body)] = errors.items()
     lines = error_lines(error_body)
-    assert [base64.b64decode(e["rawData"]) for e in lines] == [payloads[1], payloads[4]]
+    assert [base64.b64decode(e["rawData"]) for e in lines] == [payloads[1], payloads[5]]
     for e in lines:
         assert set(e) == {
             "attemptsMade",
@@ -145,20 +159,22 @@ def test_mixed_batch_lands_ok_and_routes_failures_with_reasons(fake_stack: Stack
         assert e["lambdaArn"] == fake_stack.resources["processor_arn"]
         assert e["attemptEndingTimestamp"] >= e["arrivalTimestamp"]
 
-    # Both objects are keyed by the arrival hour, in Firehose's object-name format.
+    # All objects are keyed by the arrival hour, in Firehose's object-name format.
     landing_hour = LANDING_KEY.match(landing_key)
+    quarantine_hour = QUARANTINE_KEY.match(quarantine_key)
     error_hour = ERROR_KEY.match(error_key)
-    assert landing_hour and error_hour
-    assert landing_hour.group(1) == error_hour.group(1)
+    assert landing_hour and quarantine_hour and error_hour
+    assert landing_hour.group(1) == quarantine_hour.group(1) == error_hour.group(1)
 
     after = processor_stats(fake_stack)[STREAM]
     delta = {k: after[k] - before.get(k, 0) for k in after}
     assert delta == {
         "deliveries": 1,
-        "records_in": 5,
-        "ok": 2,
+        "records_in": 6,
+        "ok": 3,
         "processing_failed": 2,
         "dropped": 1,
+        "partitioning_failed": 0,
         "invocation_failures": 0,
     }
     assert delta["records_in"] == delta["ok"] + delta["processing_failed"] + delta["dropped"]
@@ -190,6 +206,23 @@ def test_failed_invocation_routes_every_record_to_errors(
     assert after["processing_failed"] - before["processing_failed"] == 3
     assert after["invocation_failures"] - before["invocation_failures"] == 1
     assert after["ok"] == before["ok"]
+
+
+def test_ok_record_without_its_partition_key_fails_partitioning(fake_stack: StackInfo, clients):
+    s3, firehose = clients
+    before = processor_stats(fake_stack)[STREAM]
+    put(firehose, b"fine\n", b"nokey\n")
+    assert list(objects(s3, settings.BUCKET, settings.LANDING_PREFIX).values()) == [b"FINE\n"]
+    errors = objects(s3, settings.BUCKET, "errors/")
+    [(key, body)] = errors.items()
+    assert key.startswith("errors/partitioning-failed/")
+    [line] = error_lines(body)
+    # Written as the processor returned it, never as it arrived.
+    assert base64.b64decode(line["rawData"]) == b"NOKEY\n"
+    assert line["errorCode"] == processor_hook.ERR_PARTITION_KEY
+    assert "'zone'" in line["errorMessage"]
+    after = processor_stats(fake_stack)[STREAM]
+    assert after["partitioning_failed"] - before["partitioning_failed"] == 1
 
 
 def test_no_ok_records_means_no_landing_object(fake_stack: StackInfo, clients):
@@ -250,7 +283,7 @@ def test_status_reports_running_stack_and_object_counts(fake_stack: StackInfo, c
     put(firehose, b"one\n", b"bad\n")
     st = control.status(fake_stack.home)
     assert st.running and st.pid == fake_stack.pid and st.endpoint_url == fake_stack.endpoint_url
-    assert (st.landing_objects, st.error_objects) == (1, 1)
+    assert (st.landing_objects, st.quarantine_objects, st.error_objects) == (1, 0, 1)
     assert st.processor_stats is not None and STREAM in st.processor_stats
 
 

@@ -39,7 +39,8 @@ BAD_RECORD_RATE_BELOW_THRESHOLD = "bad_record_rate_below_threshold"
         dg.AssetCheckSpec(
             BAD_RECORD_RATE_BELOW_THRESHOLD,
             asset="landing_transactions",
-            description=f"Failed records stay under {DEFAULT_MAX_BAD_RECORD_RATE:.0%} of records.",
+            description="Quarantined, failed and unreadable records stay under "
+            f"{DEFAULT_MAX_BAD_RECORD_RATE:.0%} of records.",
         ),
     ],
 )
@@ -52,6 +53,7 @@ def landing_transactions(context: dg.AssetExecutionContext, aws: AwsResource):
         metadata={
             "objects": report.objects,
             "records": report.records,
+            "quarantined": report.quarantined,
             "processing_failed": report.processing_failed,
             "duplicates": report.duplicates,
             "bad_record_rate": round(report.bad_record_rate, 5),
