@@ -26,8 +26,9 @@ def test_validate_the_sample():
 def test_format_report_summarises_for_the_cli():
     text = format_report(validate_csv(MALFORMED))
     assert "PROBLEMS" in text
-    assert "malformed rows  8" in text
-    assert "line 5: amt: not a number: 'abc'" in text
+    assert "malformed rows  9" in text
+    assert "line 5: bad_value: amt is not a number" in text
+    assert "line 14: bad_value: amt is not between 0 and 50,000" in text
     assert "fraud rows      1" in text
     ok = format_report(validate_csv(SAMPLE))
     assert ok.splitlines()[0].endswith(": OK")
