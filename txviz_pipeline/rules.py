@@ -117,8 +117,9 @@ def _validate(obj: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The processor's field checks, in its order; the fields the landing record keeps."""
     keys = obj.keys()
     if keys != _FIELDS and keys != _FIELDS_WITH_REPLAY:
-        if any(f not in obj for f in NDJSON_FIELDS):
-            raise _Refused("missing_fields", None, "lacks fields")
+        missing = [f for f in NDJSON_FIELDS if f not in obj]
+        if missing:
+            raise _Refused("missing_fields", missing[0], "is missing (the first of those missing)")
         raise _Refused("unexpected_fields", None, "has fields the schema lacks")
     event = _timestamp(obj["trans_date_trans_time"])
     dob = _date(obj["dob"])

@@ -110,7 +110,7 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
 def code_and_field(reason: str) -> tuple[str, str | None]:
     """A reason's code and the field it names first (None for the whole record)."""
     code, _, detail = reason.partition(": ")
-    word = detail.split(" ", 1)[0]
+    word = detail.split(" ", 1)[0].removesuffix(",")
     return code, word if word in FIELDS else None
 
 
