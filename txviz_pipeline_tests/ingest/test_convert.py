@@ -286,3 +286,24 @@ def test_the_converter_leaves_the_process_allocator_alone(tmp_path: Path, monkey
     monkeypatch.setattr(ctypes, "CDLL", no_libc)
     assert convert_csv_to_ndjson(SAMPLE, tmp_path / "plain").rows_out == 5000
     assert validate_csv(MALFORMED).rows == 13
+
+
+def test_a_shifted_rows_reject_keeps_no_card_number_or_personal_field(tmp_path: Path):
+    header, first = SAMPLE.read_text().splitlines()[:2]
+    fields = next(csv.reader([first]))
+    card, dob, street = fields[2], fields[17], fields[9]
+    # The card number slid into the merchant column; the cc_num column holds the merchant.
+    fields[2], fields[3] = "fraud_Kutch", card
+    path = tmp_path / "shifted.csv"
+    path.write_text(header + "\n" + ",".join(f'"{f}"' for f in fields) + "\n")
+    out = tmp_path / "out"
+    assert convert_csv_to_ndjson(path, out).rejected == 1
+    rejects = out / "rejects.ndjson"
+    (kept,) = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert kept["reason"] == "bad_value: cc_num is not a card number (8-19 digits)"
+    assert (kept["line"], kept["row_id"], kept["card_last4"]) == (2, 0, None)
+    assert kept["merchant"] == "[redacted]" and kept["trans_num"] == fields[18]
+    assert not {"cc_num", "first", "last", "street", "dob", "raw"} & set(kept)
+    for value in (card, card[-8:], dob, street, fields[6], fields[7]):
+        assert value not in rejects.read_text()
+    assert rejects.stat().st_mode & 0o777 == 0o600 and out.stat().st_mode & 0o777 == 0o700
