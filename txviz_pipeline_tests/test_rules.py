@@ -36,7 +36,7 @@ def both(line: bytes) -> tuple[Any, Any]:
     (sent,) = tagged_records(line, LONGEST_REPLAY_ID) if tag else (line,)
     entry = {"recordId": "r", "data": base64.b64encode(sent).decode("ascii")}
     (result,) = process_records([entry], TEST_KEY.encode(), now=NOW.replace(tzinfo=UTC))
-    theirs = None if result.result == "Ok" else code_and_field(result.reason)
+    theirs = None if result.reason is None else code_and_field(result.reason)
     problem = rules.line_problem(line, NOW)
     ours = None if problem is None else (problem.code, problem.field)
     return theirs, ours

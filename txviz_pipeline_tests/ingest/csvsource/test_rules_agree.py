@@ -121,7 +121,7 @@ def processor_verdicts(lines: list[bytes]) -> list[tuple[str, str | None] | None
         (tagged,) = tagged_records(data, LONGEST_REPLAY_ID)
         entry = {"recordId": "r", "data": base64.b64encode(tagged).decode("ascii")}
         (result,) = process_records([entry], TEST_KEY.encode(), now=NOW.replace(tzinfo=UTC))
-        verdicts.append(None if result.result == "Ok" else code_and_field(result.reason))
+        verdicts.append(None if result.reason is None else code_and_field(result.reason))
     return verdicts
 
 
