@@ -20,6 +20,7 @@ import pyarrow as pa
 from txviz_pipeline import rules
 from txviz_pipeline.ingest.csvsource.blocks import Reject
 from txviz_pipeline.ingest.csvsource.rows import CheckedChunk
+from txviz_pipeline.ingest.ndjson import ndjson_lines
 from txviz_pipeline.schema import NDJSON_FIELDS
 
 _COLUMN = {name: i for i, name in enumerate(NDJSON_FIELDS)}
@@ -48,8 +49,6 @@ def refuse(chunk: CheckedChunk, now: datetime) -> CheckedChunk:
     flagged = np.flatnonzero(suspects(chunk.text, chunk.rows, now))
     if not len(flagged):
         return chunk
-    from txviz_pipeline.ingest.ndjson import ndjson_lines
-
     picked = pa.array(flagged)
     few = CheckedChunk(
         text=chunk.text.take(picked),
