@@ -6,6 +6,7 @@ own copy of the categories and field names; ``test_lambda_schema_agrees`` proves
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 # The Kaggle "Credit Card Transactions Fraud Detection" (Sparkov) CSV, in file order. The first
@@ -171,22 +172,33 @@ def landing_record_problem(record: object) -> str | None:
 
 
 class SchemaError(ValueError):
-    """A CSV whose header is not the Sparkov format. Raised before any row is processed."""
+    """A CSV whose header is not the Sparkov format. Raised before any row is processed.
+
+    The message names an unexpected column only if it looks like a column name; the others
+    are counted, never shown (a wrong file's first line may be a key or a card number).
+    """
 
     def __init__(self, path: str, missing: list[str], unexpected: list[str]):
         self.path = path
         self.missing = missing
         self.unexpected = unexpected
         parts = [f"{path} is not in the Sparkov fraudTrain.csv format"]
-        if missing:
-            parts.append(f"missing columns: {', '.join(_show(c) for c in missing)}")
         if unexpected:
             parts.append(f"unexpected columns: {_show_some(unexpected)}")
+        if missing:
+            shown = ", ".join(_show(c) for c in missing[:PREVIEW_ITEMS])
+            more = len(missing) - PREVIEW_ITEMS
+            parts.append(f"missing columns: {shown}" + (f" and {more} more" if more > 0 else ""))
         super().__init__("; ".join(parts))
 
 
 PREVIEW_CHARS = 40  # of a value echoed from a file into a message
 PREVIEW_ITEMS = 5  # of a list of such values
+MAX_COLUMN_NAME_CHARS = 24
+# What a column name looks like: a short identifier ("amt", "V1", "Unnamed: 0", "Amount ($)"),
+# with few digits and few lower-to-upper case changes (a random token has many).
+_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ .:()$#%/-]*")
+_CASE_CHANGE = re.compile(r"[a-z][A-Z]")
 
 
 def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
@@ -195,10 +207,28 @@ def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
     return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
+def looks_like_column_name(text: str) -> bool:
+    """Whether a header cell is short and identifier-like, so a message may show it: a key,
+    a card number or a data row's value is not."""
+    return (
+        len(text) <= MAX_COLUMN_NAME_CHARS
+        and _COLUMN_NAME.fullmatch(text) is not None
+        and sum(c.isdigit() for c in text) <= 4
+        and len(_CASE_CHANGE.findall(text)) <= 3
+    )
+
+
 def _show_some(columns: list[str]) -> str:
-    shown = ", ".join(_show(c) for c in columns[:PREVIEW_ITEMS])
-    more = len(columns) - PREVIEW_ITEMS
-    return f"{shown} and {more:,} more" if more > 0 else shown
+    names = [c for c in columns if looks_like_column_name(c)]
+    others = len(columns) - len(names)
+    shown = ", ".join(_show(c) for c in names[:PREVIEW_ITEMS])
+    more = len(names) - PREVIEW_ITEMS
+    if more > 0:
+        shown += f" and {more:,} more"
+    if others:
+        hidden = f"{others:,} that {'is' if others == 1 else 'are'} not column names (not shown)"
+        shown = f"{shown} and {hidden}" if names else hidden
+    return shown
 
 
 def _show(column: str) -> str:

@@ -9,6 +9,7 @@ import pytest
 from txviz_pipeline.cli import MAX_ERROR_CHARS, main
 from txviz_pipeline.schema import SOURCE_COLUMNS
 from txviz_pipeline.settings import REPO_ROOT
+from txviz_pipeline_tests.ingest.csvsource.test_rules_agree import BASE_ROW, write_csv
 
 SAMPLE = REPO_ROOT / "data" / "sample.csv"
 
@@ -86,3 +87,37 @@ def test_a_5_mb_line_gives_a_short_message(tmp_path, capsys, line):
     path.write_text(line + "\n")
     assert main(["validate", str(path)]) == 2
     assert "y" * 41 not in one_error_line(capsys)
+
+
+KEY = "q2pUeXFJ8cNnQ0bW3vTzR7yLkA1sHdGfE5uIoP9aZxCmVjBn"
+
+
+def test_validate_on_the_card_token_key_shows_none_of_it(tmp_path, capsys):
+    key_file = tmp_path / "card-token.key"
+    key_file.write_text(KEY + "\n")
+    key_file.chmod(0o600)
+    assert main(["validate", str(key_file)]) == 2
+    err = one_error_line(capsys).replace(str(key_file), "")
+    assert "not a Sparkov CSV" in err
+    for start in range(0, len(KEY) - 4):
+        assert KEY[start : start + 4] not in err
+
+
+def test_validate_messages_hold_none_of_a_bad_rows_values(tmp_path, capsys):
+    card, dob, street = "4652-1234-1234-9876", "2020-05-05", "561 Perry Cove"
+    rows = [
+        {**BASE_ROW, "cc_num": card},  # not a card number to the conversion
+        {**BASE_ROW, "dob": dob},  # after the transaction
+        {**BASE_ROW, "street": street + " " + "x" * 17_000},  # too large to send
+        {**BASE_ROW, "cc_num": "123456789"},  # too short for the processor
+        {**BASE_ROW, "merchant": BASE_ROW["cc_num"], "cc_num": "fraud_Kutch"},  # shifted
+    ]
+    path = write_csv(tmp_path / "bad.csv", rows)
+    text = path.read_text()
+    path.write_text(text + text.splitlines()[1] + ",2703186189652095,Banks\n")  # 25 fields
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr()
+    printed = out.out + out.err
+    assert "malformed rows  6" in printed
+    for value in (card, "9876", dob, "Perry Cove", "123456789", "2703186189652095", "Banks"):
+        assert value not in printed

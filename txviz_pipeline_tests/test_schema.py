@@ -1,4 +1,12 @@
-from txviz_pipeline.schema import LANDING_FIELDS, check_header, landing_record_problem
+import pytest
+
+from txviz_pipeline.schema import (
+    LANDING_FIELDS,
+    SchemaError,
+    check_header,
+    landing_record_problem,
+    looks_like_column_name,
+)
 
 
 def landing_record(**overrides) -> dict:
@@ -28,3 +36,36 @@ def test_header_check_accepts_pandas_unnamed_index_and_names_foreign_columns():
     result = check_header(ulb)
     assert not result.ok
     assert "cc_num" in result.missing and "V1" in result.unexpected
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [
+        ("amt", True),
+        ("trans_date_trans_time", True),
+        ("V28", True),
+        ("Unnamed: 0", True),
+        ("Amount ($)", True),
+        ("CustomerAccountNumber", True),
+        ("4652123412341234", False),  # a card number
+        ("1988-03-09", False),  # a date of birth
+        ("561 Perry Cove", False),  # a street
+        ("q2pUeXFJ8cNnQ0bW3vTzR7", False),  # a key's start
+        ("deadbeefcafe0123456789", False),  # hex
+        ("a" * 25, False),  # too long
+        ("", False),
+    ],
+)
+def test_only_column_like_cells_are_shown(cell, shown):
+    assert looks_like_column_name(cell) == shown
+    message = str(SchemaError("f.csv", [], [cell] if cell else []))
+    assert (repr(cell) in message) == shown
+
+
+def test_a_header_error_counts_the_cells_it_hides_and_stays_short():
+    cells = ["Time", "4652123412341234", *(f"V{i}" for i in range(1, 29)), "x" * 5_000]
+    message = str(SchemaError("f.csv", ["cc_num", "amt"], cells))
+    assert "unexpected columns: 'Time', 'V1', 'V2', 'V3', 'V4' and 24 more" in message
+    assert "and 2 that are not column names (not shown)" in message
+    assert "missing columns: 'cc_num', 'amt'" in message
+    assert "4652" not in message and "xx" not in message and len(message) < 300

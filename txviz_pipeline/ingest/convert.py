@@ -2,9 +2,16 @@
 
 The output directory holds ``part-00000.ndjson``, ``part-00001.ndjson``, ... (consecutive rows
 in source order, one JSON object per line with the keys of ``schema.NDJSON_FIELDS``, laid out
-by :mod:`txviz_pipeline.ingest.ndjson`), ``rejects.ndjson`` (``{"line", "reason", "raw"}`` per
-row that failed its checks) and ``manifest.json``, written last: a directory without a
-manifest is an unfinished conversion.
+by :mod:`txviz_pipeline.ingest.ndjson`), ``rejects.ndjson`` (one object per row that cannot
+become a record: its ``line``, ``reason`` and, when the line parsed into the Sparkov columns,
+its fields as :func:`txviz_pipeline.redact.redacted` keeps them: ``row_id``, ``trans_num``,
+``card_last4`` and the rest, never the card number, names, street, birth date or the line's
+text) and ``manifest.json``, written last: a directory without a manifest is an unfinished
+conversion.
+
+Conversion refuses only what cannot become a record (a line that is not a row, a value of the
+wrong type); a row that breaks the processor's rules (an amount over $50,000, ``state='nc'``)
+is converted, and the processor refuses and quarantines it with its reason.
 
 Blocks of ~2 MB of lines are converted on two threads and written in file order, so memory
 stays flat whatever the file size and there is no per-row Python.
@@ -15,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +32,8 @@ from txviz_pipeline.ingest.csvsource.blocks import Reject, line_blocks, map_in_o
 from txviz_pipeline.ingest.csvsource.header import require_sparkov_header
 from txviz_pipeline.ingest.ndjson import BLOCK_PREFIX, NdjsonBlock, ndjson_block
 from txviz_pipeline.private_files import private_dir, private_opener
+from txviz_pipeline.redact import redacted
+from txviz_pipeline.schema import NDJSON_FIELDS, NDJSON_INDEX_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +152,45 @@ def _remove_previous_dataset(out: Path) -> None:
 
 
 def _reject_line(reject: Reject) -> bytes:
-    record = {"line": reject.line, "reason": reject.reason, "raw": reject.raw}
+    record = reject_record(reject)
     return (json.dumps(record, ensure_ascii=False) + "\n").encode()
+
+
+def reject_record(reject: Reject) -> dict[str, object]:
+    """What rejects.ndjson keeps of a rejected row: line, row_id, reason, trans_num,
+    card_last4 and the other fields, redacted; only line and reason for a line that is no row.
+
+    Identifiers in their own shape stay as they are (a trans_num of 32 hex characters, whole
+    numbers of up to 10 digits as numbers); anything else goes through ``redacted``, which
+    masks a card number that a shifted row put in the wrong column.
+    """
+    record: dict[str, object] = {"line": reject.line}
+    if reject.fields is None:
+        record["reason"] = reject.reason
+        return record
+    own = {name: _own_shape(name, value) for name, value in reject.fields.items()}
+    kept = redacted({n: v for n, v in reject.fields.items() if own[n] is None})
+    kept.update((n, v) for n, v in own.items() if v is not None)
+    record[NDJSON_INDEX_FIELD] = kept.pop(NDJSON_INDEX_FIELD)
+    record["reason"] = reject.reason
+    record["trans_num"] = kept.pop("trans_num")
+    record["card_last4"] = kept.pop("card_last4")
+    record.update((n, kept[n]) for n in NDJSON_FIELDS if n in kept)
+    return record
+
+
+_SHORT_WHOLE = re.compile(r"0|[1-9][0-9]{0,9}")
+_TRANS_NUM = re.compile(r"[0-9a-fA-F]{32}")
+_IDENTIFIERS = frozenset({NDJSON_INDEX_FIELD, "city_pop", "unix_time"})
+
+
+def _own_shape(name: str, value: str) -> object:
+    """The value kept as it is (an int for whole numbers), or None when it must be redacted."""
+    if name in _IDENTIFIERS and _SHORT_WHOLE.fullmatch(value):
+        return int(value)
+    if name == "trans_num" and _TRANS_NUM.fullmatch(value):
+        return value
+    return None
 
 
 class _PartWriter:

@@ -17,3 +17,17 @@ def write(path: Path, text: str | bytes) -> Path:
         text = text.encode()
     path.write_bytes(text)
     return path
+
+
+# MALFORMED: line -> the reason the conversion gives (the header is line 1): the field and what
+# was expected, never the value
+CONVERSION_REJECTS = {
+    5: "bad_value: amt is not a number",
+    6: "bad_csv: line has 3 fields, expected 23",
+    7: "bad_value: category is not one of the 14 Sparkov categories",
+    8: "bad_value: trans_date_trans_time is not a 'YYYY-MM-DD HH:MM:SS' timestamp",
+    9: "empty_record: line is empty",
+    10: "bad_csv: line has 24 fields, expected 23",
+    11: "bad_value: cc_num is not a card number (8-19 digits)",
+    13: "bad_value: is_fraud is not 0 or 1",
+}

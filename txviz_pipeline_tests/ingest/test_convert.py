@@ -16,8 +16,9 @@ from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
 from txviz_pipeline.ingest.csvsource.header import SourceFileError
 from txviz_pipeline.ingest.csvsource.scan import scan_block
 from txviz_pipeline.ingest.csvsource.validate import validate_csv
+from txviz_pipeline.redact import PERSONAL_FIELDS
 from txviz_pipeline.schema import NDJSON_FIELDS, SOURCE_COLUMNS, SchemaError
-from txviz_pipeline_tests.ingest.sources import MALFORMED, SAMPLE, ULB
+from txviz_pipeline_tests.ingest.sources import CONVERSION_REJECTS, MALFORMED, SAMPLE, ULB
 
 INTS = {"row_id", "city_pop", "unix_time", "is_fraud"}
 FLOATS = {"amt", "lat", "long", "merch_lat", "merch_long"}
@@ -102,6 +103,11 @@ def test_parts_and_manifest(sample_dataset):
     )
 
 
+REDACTED_KEPT = [
+    f for f in NDJSON_FIELDS if f not in PERSONAL_FIELDS and f not in ("row_id", "trans_num")
+]
+
+
 def test_malformed_rows_go_to_rejects_and_counts_reconcile(tmp_path: Path):
     out = tmp_path / "bad"
     result = convert_csv_to_ndjson(MALFORMED, out)
@@ -110,10 +116,22 @@ def test_malformed_rows_go_to_rejects_and_counts_reconcile(tmp_path: Path):
     assert (result.rows_out, result.rejected) == (5, 8)
     rejects = [json.loads(line) for line in (out / "rejects.ndjson").read_text().splitlines()]
     assert [r["line"] for r in rejects] == [5, 6, 7, 8, 9, 10, 11, 13]
-    assert all(set(r) == {"line", "reason", "raw"} and r["reason"] for r in rejects)
-    source_lines = MALFORMED.read_text().split("\n")
-    assert all(r["raw"] == source_lines[r["line"] - 1] for r in rejects)
-    assert "amt" in rejects[0]["reason"] and "'abc'" in rejects[0]["reason"]
+    assert [r["reason"] for r in rejects] == [CONVERSION_REJECTS[r["line"]] for r in rejects]
+    # A row that parsed keeps its redacted fields; a line that is no row only line and reason.
+    assert rejects[0] == {
+        "line": 5,
+        "row_id": 3,
+        "reason": "bad_value: amt is not a number",
+        "trans_num": rejects[0]["trans_num"],
+        "card_last4": "2095",
+        **{k: rejects[0][k] for k in REDACTED_KEPT},
+    }
+    assert rejects[0]["amt"] == "abc" and rejects[0]["city_pop"] == 3495
+    assert len(rejects[0]["trans_num"]) == 32
+    assert rejects[1] == {"line": 6, "reason": "bad_csv: line has 3 fields, expected 23"}
+    text = (out / "rejects.ndjson").read_text()
+    for secret in ("2703186189652095", "Jennifer", "Banks", "Perry Cove", "1988-03-09"):
+        assert secret not in text
 
     records = [json.loads(line) for line in dataset_lines(out)]
     assert [r["row_id"] for r in records] == [0, 1, 2, 9, 11]
@@ -268,3 +286,24 @@ def test_the_converter_leaves_the_process_allocator_alone(tmp_path: Path, monkey
     monkeypatch.setattr(ctypes, "CDLL", no_libc)
     assert convert_csv_to_ndjson(SAMPLE, tmp_path / "plain").rows_out == 5000
     assert validate_csv(MALFORMED).rows == 13
+
+
+def test_a_shifted_rows_reject_keeps_no_card_number_or_personal_field(tmp_path: Path):
+    header, first = SAMPLE.read_text().splitlines()[:2]
+    fields = next(csv.reader([first]))
+    card, dob, street = fields[2], fields[17], fields[9]
+    # The card number slid into the merchant column; the cc_num column holds the merchant.
+    fields[2], fields[3] = "fraud_Kutch", card
+    path = tmp_path / "shifted.csv"
+    path.write_text(header + "\n" + ",".join(f'"{f}"' for f in fields) + "\n")
+    out = tmp_path / "out"
+    assert convert_csv_to_ndjson(path, out).rejected == 1
+    rejects = out / "rejects.ndjson"
+    (kept,) = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert kept["reason"] == "bad_value: cc_num is not a card number (8-19 digits)"
+    assert (kept["line"], kept["row_id"], kept["card_last4"]) == (2, 0, None)
+    assert kept["merchant"] == "[redacted]" and kept["trans_num"] == fields[18]
+    assert not {"cc_num", "first", "last", "street", "dob", "raw"} & set(kept)
+    for value in (card, card[-8:], dob, street, fields[6], fields[7]):
+        assert value not in rejects.read_text()
+    assert rejects.stat().st_mode & 0o777 == 0o600 and out.stat().st_mode & 0o777 == 0o700

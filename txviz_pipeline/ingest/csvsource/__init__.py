@@ -16,6 +16,9 @@ unparseable number or timestamp, unknown category, broken UTF-8, ...) come out a
 read. The scan accepts only rows that the row checks accept with the same values, which the
 tests check value by value.
 
-:mod:`.chunks` puts the two together for ``txviz validate`` (:mod:`.validate`); the NDJSON
-conversion (:mod:`txviz_pipeline.ingest.convert`) lays out the scan's fields itself.
+:mod:`.chunks` puts the two together; for ``txviz validate`` (:mod:`.validate`) it then applies
+the processor's rules to the rows that passed (:mod:`.screen`), so validate refuses exactly
+what the conversion or the processor would. The NDJSON conversion
+(:mod:`txviz_pipeline.ingest.convert`) lays out the scan's fields itself and refuses only
+what cannot become a record. A reason names the field and what was expected, never the value.
 """

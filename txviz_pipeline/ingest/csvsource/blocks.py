@@ -20,12 +20,17 @@ MAX_LINE_BYTES = 4 << 20  # a longer "line" is rejected and skipped, so memory s
 
 @dataclass(frozen=True)
 class Reject:
-    """A data row that failed: its line in the file (header = line 1), why, and its text."""
+    """A data row that failed: its line in the file (header = line 1), why, and the field
+    that failed. ``reason`` names the field and what was expected, never the value.
+
+    ``fields`` holds the row's values by NDJSON name when it parsed into the Sparkov columns
+    (None for a line that did not): for the redacted rejects file, never for a message.
+    """
 
     line: int
     reason: str
-    raw: str
-    column: str  # the column that failed, or "(field count)", "(encoding)", ... for a line
+    column: str  # the field that failed, or "(field count)", "(encoding)", ... for a line
+    fields: dict[str, str] | None = None
 
 
 def map_in_order(
@@ -111,7 +116,7 @@ def line_blocks(
             count = int(np.count_nonzero(view == 10))
             if count == 0:
                 if end - start > MAX_LINE_BYTES:
-                    reject = _skip_long_line(f, view[:200].tobytes(), line)
+                    reject = _skip_long_line(f, line)
                     yield LineBlock(_NO_BYTES, 0, 0, 1, line, reject)
                     line += 1
                     remaining -= 1
@@ -152,11 +157,10 @@ def _last_newline(view: np.ndarray) -> int:
         tail *= 4
 
 
-def _skip_long_line(f: BinaryIO, head: bytes, line: int) -> Reject:
+def _skip_long_line(f: BinaryIO, line: int) -> Reject:
     """Reject a line longer than MAX_LINE_BYTES without holding it in memory."""
     while True:
         block = f.readline(MAX_LINE_BYTES)
         if not block or block.endswith(b"\n"):
             break
-    text = head.decode("utf-8", "replace")
-    return Reject(line, f"line longer than {MAX_LINE_BYTES} bytes", text, "(line length)")
+    return Reject(line, f"too_large: line is over {MAX_LINE_BYTES:,} bytes", "(line length)")

@@ -1,10 +1,12 @@
 """A checked chunk per block, in file order: the scan's fields when every row passes, the row
-checks otherwise."""
+checks otherwise; with ``now``, the processor's rules too (:mod:`.screen`)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import datetime
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +27,7 @@ from txviz_pipeline.ingest.csvsource.rows import (
     check_lines,
 )
 from txviz_pipeline.ingest.csvsource.scan import FieldSpans, scan_block
+from txviz_pipeline.ingest.csvsource.screen import refuse
 
 
 def iter_checked_chunks(
@@ -33,15 +36,26 @@ def iter_checked_chunks(
     rows: int | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     workers: int | None = None,
+    now: datetime | None = None,
 ) -> Iterator[CheckedChunk]:
-    """Check a Sparkov CSV chunk by chunk, in file order; ``rows`` stops after N data lines."""
+    """Check a Sparkov CSV chunk by chunk, in file order; ``rows`` stops after N data lines.
+
+    Without ``now``, the conversion's checks (is each line a row of the right types); with it
+    (naive UTC), also the processor's rules at that time, each refusal a Reject.
+    """
     require_sparkov_header(path)
     blocks = line_blocks(path, rows=rows, chunk_bytes=chunk_bytes)
-    return map_in_order(check_block, blocks, workers)
+    return map_in_order(partial(check_block, now=now), blocks, workers)
 
 
-def check_block(block: LineBlock) -> CheckedChunk:
-    """Parse and check a block of lines: typed good rows and a Reject for every other line."""
+def check_block(block: LineBlock, now: datetime | None = None) -> CheckedChunk:
+    """Parse and check a block of lines: typed good rows and a Reject for every other line
+    (with ``now``, also for every row the processor would refuse)."""
+    chunk = _check_block(block)
+    return chunk if now is None else refuse(chunk, now)
+
+
+def _check_block(block: LineBlock) -> CheckedChunk:
     spans = scan_block(block)
     if spans is None:
         return check_lines(block)

@@ -57,7 +57,7 @@ def read_header(path: str | os.PathLike[str]) -> list[str]:
         first = f.readline(MAX_HEADER_BYTES + 1)
     if len(first) > MAX_HEADER_BYTES:
         raise SourceFileError(
-            f"{p} starts with a line longer than {MAX_HEADER_BYTES:,} bytes: not a CSV header"
+            f"not a Sparkov CSV: {p} starts with a line longer than {MAX_HEADER_BYTES:,} bytes"
         )
     if not first.strip():
         raise SourceFileError(f"{p} is empty: expected a CSV header line")
@@ -69,9 +69,16 @@ def read_header(path: str | os.PathLike[str]) -> list[str]:
             "is it compressed or in another encoding?"
         ) from e
     try:
-        return next(csv.reader([text]))
+        header = next(csv.reader([text]))
     except csv.Error as e:
-        raise SourceFileError(f"{p}: the header line is not CSV ({e})") from e
+        raise SourceFileError(f"not a Sparkov CSV: {p}: its first line is not CSV ({e})") from e
+    if len(header) < 2:
+        # One token and no commas, such as a key file: say so without showing any of it.
+        raise SourceFileError(
+            f"not a Sparkov CSV: {p}: its first line has no commas "
+            f"(expected the {len(SOURCE_COLUMNS)}-column Sparkov header)"
+        )
+    return header
 
 
 def require_sparkov_header(path: str | os.PathLike[str]) -> list[str]:

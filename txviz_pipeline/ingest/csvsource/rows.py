@@ -18,7 +18,6 @@ from txviz_pipeline.schema import NDJSON_FIELDS, SOURCE_COLUMNS, SOURCE_TYPES
 log = logging.getLogger(__name__)
 
 FIELD_COUNT = len(SOURCE_COLUMNS)
-MAX_RAW_CHARS = 10_000  # how much of a rejected line a Reject keeps
 
 
 @dataclass(frozen=True)
@@ -66,13 +65,11 @@ def check_lines(block: LineBlock) -> CheckedChunk:
     ends = newlines - crlf
     line_no = first_line + np.arange(len(ends))
 
-    def raw(i: int) -> str:
-        return data[starts[i] : ends[i]][:MAX_RAW_CHARS].decode("utf-8", "replace")
-
     rejects: list[Reject] = []
     bad = ends == starts
     rejects += [
-        Reject(int(line_no[i]), "empty line", "", "(empty line)") for i in np.flatnonzero(bad)
+        Reject(int(line_no[i]), "empty_record: line is empty", "(empty line)")
+        for i in np.flatnonzero(bad)
     ]
     parsed_lines = _parse(_without(data, bad, starts, newlines), int((~bad).sum()))
     if parsed_lines is None:
@@ -83,21 +80,21 @@ def check_lines(block: LineBlock) -> CheckedChunk:
                 data[starts[i] : ends[i]].decode("utf-8")
             except UnicodeDecodeError:
                 bad[i] = True
-                rejects.append(Reject(int(line_no[i]), "not UTF-8 text", raw(i), "(encoding)"))
+                rejects.append(Reject(int(line_no[i]), "not_utf8: line is not UTF-8", "(encoding)"))
         kept_data = _without(data, bad, starts, newlines)
         parsed_lines = _parse(kept_data, int((~bad).sum())) or _parse_slowly(kept_data)
     kept = np.flatnonzero(~bad)
     columns, unparsed = parsed_lines
     for i, reason, column in unparsed:
-        rejects.append(Reject(int(line_no[kept[i]]), reason, raw(kept[i]), column))
+        rejects.append(Reject(int(line_no[kept[i]]), reason, column))
     parsed = np.delete(kept, [i for i, _, _ in unparsed])
 
     typed, ok, failed = check_columns(columns)
     for i in np.flatnonzero(~ok):
-        name, value = failed(int(i))
-        column = SOURCE_COLUMNS[NDJSON_FIELDS.index(name)] or "index"
-        reason = f"{column}: {PROBLEMS[COLUMN_KINDS[name]]}: {_shorten(value)!r}"
-        rejects.append(Reject(int(line_no[parsed[i]]), reason, raw(parsed[i]), column))
+        name = failed(int(i))
+        reason = f"bad_value: {name} is {PROBLEMS[COLUMN_KINDS[name]]}"
+        fields = {f: col[int(i)].as_py() for f, col in zip(NDJSON_FIELDS, columns, strict=True)}
+        rejects.append(Reject(int(line_no[parsed[i]]), reason, name, fields))
     text = pa.RecordBatch.from_arrays(columns, schema=TEXT_SCHEMA)
     rows = pa.RecordBatch.from_arrays(typed, schema=ROW_SCHEMA)
     if not ok.all():
@@ -119,10 +116,6 @@ def _chunk(
 ) -> CheckedChunk:
     ordered = sorted(rejects, key=lambda r: r.line)
     return CheckedChunk(text=text, rows=rows, lines=lines, rejects=ordered)
-
-
-def _shorten(value: str) -> str:
-    return value if len(value) <= 40 else value[:37] + "..."
 
 
 _COLUMN_NAMES = [f"c{i}" for i in range(FIELD_COUNT)]
@@ -174,9 +167,10 @@ def _parse_slowly(data: bytes) -> tuple[list[pa.Array], list[Unparsed]]:
     for i, line in enumerate(data.decode("utf-8").split("\n")[:-1]):
         try:
             fields = next(csv.reader([line.removesuffix("\r")]), [])
-        except csv.Error as e:
+        except csv.Error:
             # Only a carriage return outside quotes gets here (lines hold no "\n").
-            reason = "carriage return inside the line" if "\r" in line else f"not CSV: {e}"
+            what = "a carriage return outside quotes" if "\r" in line else "no CSV"
+            reason = f"bad_csv: line holds {what}"
             unparsed.append((i, reason, "(line break)"))
             continue
         if len(fields) == FIELD_COUNT:
@@ -188,4 +182,4 @@ def _parse_slowly(data: bytes) -> tuple[list[pa.Array], list[Unparsed]]:
 
 
 def _wrong_count(index: int, fields: int) -> Unparsed:
-    return index, f"expected {FIELD_COUNT} fields, found {fields}", "(field count)"
+    return index, f"bad_csv: line has {fields} fields, expected {FIELD_COUNT}", "(field count)"

@@ -1,11 +1,13 @@
 """What ``txviz validate`` reports about a Sparkov CSV: row counts, rejects with their line
-and reason, fraud rate, time range and categories."""
+and reason (the conversion's or the processor's: code, field and what was expected, never the
+value), fraud rate, time range and categories."""
 
 from __future__ import annotations
 
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -43,11 +45,16 @@ class ValidationReport:
         return self.valid_rows > 0 and self.malformed_rows == 0
 
 
-def validate_csv(path: str | os.PathLike[str], *, rows: int | None = None) -> ValidationReport:
-    """Check every row of a Sparkov CSV and summarise it (raises SchemaError on a bad header)."""
+def validate_csv(
+    path: str | os.PathLike[str], *, rows: int | None = None, now: datetime | None = None
+) -> ValidationReport:
+    """Check every row of a Sparkov CSV as the conversion and then the processor would at
+    ``now`` (naive UTC; the current time by default) and summarise it (raises SchemaError on a
+    bad header). A row is valid when the processor would accept it."""
     report = ValidationReport(path=Path(path))
     cards: set[str] = set()
-    for chunk in iter_checked_chunks(path, rows=rows):
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    for chunk in iter_checked_chunks(path, rows=rows, now=now):
         batch = chunk.rows
         report.rows += chunk.records
         report.valid_rows += batch.num_rows

@@ -124,8 +124,8 @@ def assert_paths_agree(block: LineBlock) -> None:
     fast, slow = check_block(block), check_lines(block)
     assert fast.text.equals(slow.text) and fast.rows.equals(slow.rows)
     assert list(fast.lines) == list(slow.lines)
-    assert [(r.line, r.reason, r.raw) for r in fast.rejects] == [
-        (r.line, r.reason, r.raw) for r in slow.rejects
+    assert [(r.line, r.reason, r.column, r.fields) for r in fast.rejects] == [
+        (r.line, r.reason, r.column, r.fields) for r in slow.rejects
     ]
 
 
