@@ -4,11 +4,14 @@ letters.
 A worker resends exactly the entries a call reports as failed (``FailedPutCount`` and
 per-index ``ErrorCode``), and retries a whole call that raised a throttling or 5xx error, with
 exponential backoff and full jitter, for at most ``max_attempts`` attempts. Errors that no retry
-can fix (an unknown stream, an invalid request) stop the replay at once with a clear message.
-Whatever still fails is written with its reason to
+can fix (an unknown stream, an invalid request) stop the replay at once with a clear message. A
+call that never reached Firehose (refused, closed, timed out) is no attempt: it is retried until
+the endpoint has been unreachable for ``endpoint.UNREACHABLE_AFTER_S``, then the replay stops
+and those rows stay unsent for a resume. Records Firehose answered with an error on every
+attempt are written, redacted (``dead_letter_record``), to
 ``s3://<bucket>/errors/replay-failed/<replay_id>/rows-<first>-<end>.ndjson`` (one object per
-batch that had failures; a local copy under ``settings.dead_letter_dir`` if S3 itself fails)
-*before* the worker reports the batch done, so an acknowledged batch is never lost.
+batch that had failures; a private local copy under ``settings.dead_letter_dir`` if S3 itself
+fails) *before* the worker reports the batch done, so an acknowledged batch is never lost.
 """
 
 from __future__ import annotations
@@ -22,19 +25,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from botocore.exceptions import (
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import ClientError
 
 from txviz_pipeline import aws
+from txviz_pipeline.ingest.replay.endpoint import (
+    CONNECT_TIMEOUT_S,
+    NETWORK_RETRY_CAP_S,
+    READ_TIMEOUT_S,
+    EndpointUnreachable,
+    Reachability,
+    endpoint_of,
+    is_network_error,
+    network_cause,
+)
 from txviz_pipeline.ingest.replay.errors import ReplayError
-from txviz_pipeline.ingest.replay.plan import row_id_of
+from txviz_pipeline.ingest.replay.plan import RECORD_TOO_LARGE, row_id_of
 from txviz_pipeline.ingest.replay.ratelimit import RateLimiter
 from txviz_pipeline.private_files import private_dir, private_opener
+from txviz_pipeline.redact import redacted, scrub
 from txviz_pipeline.schema import REPLAY_ID_FIELD
 from txviz_pipeline.settings import REPLAY_FAILED_PREFIX, Settings
 
@@ -55,12 +63,6 @@ RETRYABLE_CODES = frozenset(
         "RequestTimeoutException",
         "SlowDown",
     }
-)
-_NETWORK_ERRORS = (
-    EndpointConnectionError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    ReadTimeoutError,
 )
 _RNG = random.Random()
 
@@ -120,9 +122,9 @@ def classify_error(exc: BaseException) -> tuple[str, str, bool]:
         message = str(err.get("Message") or exc)
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         return code, message, code in RETRYABLE_CODES or status >= 500 or status == 429
-    if isinstance(exc, _NETWORK_ERRORS):
+    if is_network_error(exc):
         return type(exc).__name__, str(exc), True
-    return type(exc).__name__, str(exc), False
+    return type(exc).__name__, scrub(str(exc))[:300], False
 
 
 def send_batch(
@@ -132,36 +134,55 @@ def send_batch(
     *,
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so sharing the default is safe
     limiter: RateLimiter | None = None,
+    reach: Reachability | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
 ) -> SendOutcome:
-    """Put ``records`` with PutRecordBatch, resending exactly the failed entries."""
+    """Put ``records`` with PutRecordBatch, resending exactly the failed entries.
+
+    Network errors are retried until ``reach`` (shared by the replay's workers) says the
+    endpoint has been unreachable too long; then ``EndpointUnreachable`` leaves every record
+    of the batch unsent (never a dead letter), for a resume to send.
+    """
     rng = rng or _RNG
+    reach = reach or Reachability()
     outcome = SendOutcome()
     pending = list(range(len(records)))
     entries = [{"Data": r} for r in records]
     total_bytes = sum(map(len, records))
     last_error: dict[int, tuple[str, str]] = {}
+    network_failures = 0
     while pending:
-        outcome.attempts += 1
-        attempt = outcome.attempts
         call = entries if len(pending) == len(entries) else [entries[i] for i in pending]
         if limiter is not None:
             nbytes = total_bytes if call is entries else sum(len(records[i]) for i in pending)
             limiter.acquire(len(call), nbytes, 1)
+        started = clock()
         try:
             response = client.put_record_batch(DeliveryStreamName=stream, Records=call)
         except Exception as exc:
+            if is_network_error(exc):
+                down_s = reach.failed(started)
+                if down_s >= reach.give_up_s:
+                    cause = network_cause(exc)
+                    raise EndpointUnreachable(endpoint_of(client), down_s, cause) from None
+                network_failures += 1
+                outcome.retried += len(pending)
+                sleep(min(NETWORK_RETRY_CAP_S, retry.backoff(network_failures, rng)))
+                continue
+            reach.answered()
             code, message, retryable = classify_error(exc)
             if not retryable:
                 raise FatalSendError(
                     f"Firehose PutRecordBatch to delivery stream {stream!r} failed with "
                     f"{code}: {message}" + _hint(code)
-                ) from exc
+                ) from None
             still_failing = pending
             for i in pending:
                 last_error[i] = (code, message)
         else:
+            reach.answered()
             still_failing = []
             if response.get("FailedPutCount", 0):
                 answers = response.get("RequestResponses", [])
@@ -173,6 +194,9 @@ def send_batch(
                     if answer.get("ErrorCode"):
                         still_failing.append(i)
                         last_error[i] = (answer["ErrorCode"], answer.get("ErrorMessage", ""))
+        # Only answered calls count as attempts: an unreachable endpoint has its own deadline.
+        outcome.attempts += 1
+        attempt = outcome.attempts
         outcome.sent += len(pending) - len(still_failing)
         pending = still_failing
         if pending and attempt < retry.max_attempts:
@@ -193,8 +217,26 @@ def _hint(code: str) -> str:
 
 
 def firehose_client(settings: Settings) -> Any:
-    """The replay's Firehose client: botocore retries off, the replay retries per record."""
-    return aws.client("firehose", settings, max_attempts=1)
+    """The replay's Firehose client: botocore retries off, the replay retries per record; short
+    timeouts, so a hung endpoint is seen (see ``endpoint``)."""
+    return aws.client(
+        "firehose",
+        settings,
+        max_attempts=1,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+    )
+
+
+def replay_s3_client(settings: Settings) -> Any:
+    """S3 for dead letters, checkpoints and manifests: the same short timeouts, one retry."""
+    return aws.client(
+        "s3",
+        settings,
+        max_attempts=2,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,29 +252,46 @@ class DeadLetter(NamedTuple):
     attempts: int
 
 
-def dead_letter_lines(letters: list[DeadLetter]) -> bytes:
-    """NDJSON dead-letter lines {"row_id", "reason", "error_code", "attempts", "data"}."""
-    out = []
-    for letter in letters:
-        line = letter.line
-        data = line[:-1] if line.endswith(b"\n") else line
-        out.append(
-            json.dumps(
-                {
-                    "row_id": row_id_of(data),
-                    "reason": letter.reason,
-                    "error_code": letter.code,
-                    "attempts": letter.attempts,
-                    "data": data.decode("utf-8", errors="replace"),
-                }
-            )
-        )
+def is_permanent(code: str) -> bool:
+    """A record Firehose can never accept (over 1,000 KiB): resending it is pointless."""
+    return code == RECORD_TOO_LARGE
+
+
+def dead_letter_record(letter: DeadLetter, replay_id: str) -> dict[str, Any]:
+    """One dead letter as kept at rest: the record redacted (``redact.redacted``: no card
+    number, name, street or birth date) with why it failed. A line that is not a JSON object
+    keeps only its ``row_id``."""
+    line = letter.line[:-1] if letter.line.endswith(b"\n") else letter.line
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        parsed = None
+    kept = redacted(parsed) if isinstance(parsed, dict) else {"row_id": row_id_of(line)}
+    return {
+        **kept,
+        "reason": scrub(letter.reason),
+        "error_code": letter.code,
+        "attempts": letter.attempts,
+        REPLAY_ID_FIELD: replay_id,
+        "permanent": is_permanent(letter.code),
+    }
+
+
+def dead_letter_lines(letters: list[DeadLetter], replay_id: str) -> bytes:
+    """NDJSON dead-letter lines, one ``dead_letter_record`` each."""
+    out = [json.dumps(dead_letter_record(letter, replay_id)) for letter in letters]
     return ("\n".join(out) + "\n").encode()
+
+
+def dead_letter_prefix(replay_id: str) -> str:
+    """Where a replay's dead letters are: this prefix in the bucket, and under
+    ``settings.dead_letter_dir`` the local copies written when S3 failed."""
+    return f"{REPLAY_FAILED_PREFIX}{replay_id}/"
 
 
 def dead_letter_key(replay_id: str, first_row: int, end_row: int) -> str:
     # Keyed by row range, so a resumed replay that fails the same rows rewrites the same object.
-    return f"{REPLAY_FAILED_PREFIX}{replay_id}/rows-{first_row:010d}-{end_row:010d}.ndjson"
+    return f"{dead_letter_prefix(replay_id)}rows-{first_row:010d}-{end_row:010d}.ndjson"
 
 
 class DeadLetterWriter:
@@ -249,13 +308,17 @@ class DeadLetterWriter:
         key = dead_letter_key(self.replay_id, first_row, end_row)
         try:
             if self._s3 is None:
-                self._s3 = aws.client("s3", settings)
+                self._s3 = replay_s3_client(settings)
             self._s3.put_object(Bucket=settings.bucket, Key=key, Body=body)
             return None
         except Exception as exc:
             path = settings.dead_letter_dir / key
             logger.warning(
-                "dead letter to s3://%s/%s failed (%s); writing %s", settings.bucket, key, exc, path
+                "dead letter to s3://%s/%s failed (%s); writing %s",
+                settings.bucket,
+                key,
+                type(exc).__name__,
+                path,
             )
             private_dir(path.parent)
             tmp = path.with_suffix(".tmp")
