@@ -183,11 +183,9 @@ def replay(
         try:
             startup_s = _run(planner, tracker, pool, options.speed)
         except EndpointUnreachable as exc:
+            _note_row_ids(checkpoint, planner)
             raise _stopped(tracker, store, end_row, str(exc)) from None
-    if checkpoint.first_row_id is None:
-        checkpoint.first_row_id = planner.first_row_id
-    if planner.last_row_id is not None:
-        checkpoint.last_row_id = planner.last_row_id
+    _note_row_ids(checkpoint, planner)
     checkpoint.complete = checkpoint.done(end_row)
     tracker.tick(force=True)
 
@@ -237,6 +235,13 @@ def replay(
         result.records_per_s,
     )
     return result
+
+
+def _note_row_ids(checkpoint: Checkpoint, planner: BatchPlanner) -> None:
+    if checkpoint.first_row_id is None:
+        checkpoint.first_row_id = planner.first_row_id
+    if planner.last_row_id is not None:
+        checkpoint.last_row_id = planner.last_row_id
 
 
 def stall_after(limits: Limits) -> float:

@@ -26,17 +26,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from txviz_pipeline.ingest.replay.deadletters import (
+    DeadLetter,
+    DeadLetterWriter,
+    dead_letter_lines,
+    is_permanent,
+)
 from txviz_pipeline.ingest.replay.endpoint import EndpointUnreachable, Reachability
 from txviz_pipeline.ingest.replay.errors import ReplayError
 from txviz_pipeline.ingest.replay.plan import Batch, Reject
 from txviz_pipeline.ingest.replay.ratelimit import RateLimiter
 from txviz_pipeline.ingest.replay.send import (
-    DeadLetter,
-    DeadLetterWriter,
     RetryPolicy,
-    dead_letter_lines,
     firehose_client,
-    is_permanent,
     send_batch,
     tagged_records,
 )

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from txviz_pipeline.ingest.replay.checkpoint import Checkpoint, CheckpointStore, Watermark
+from txviz_pipeline.ingest.replay.deadletters import dead_letter_prefix
 from txviz_pipeline.ingest.replay.endpoint import STALL_AFTER_S
 from txviz_pipeline.ingest.replay.pool import EndpointDown, Result, WorkerFailed
-from txviz_pipeline.ingest.replay.send import dead_letter_prefix
 
 
 @dataclass(frozen=True)

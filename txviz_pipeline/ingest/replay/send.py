@@ -8,17 +8,12 @@ can fix (an unknown stream, an invalid request) stop the replay at once with a c
 call that never reached Firehose (refused, closed, timed out) is no attempt: it is retried until
 the endpoint has been unreachable for ``endpoint.UNREACHABLE_AFTER_S``, then the replay stops
 and those rows stay unsent for a resume. Records Firehose answered with an error on every
-attempt are written, redacted (``dead_letter_record``), to
-``s3://<bucket>/errors/replay-failed/<replay_id>/rows-<first>-<end>.ndjson`` (one object per
-batch that had failures; a private local copy under ``settings.dead_letter_dir`` if S3 itself
-fails) *before* the worker reports the batch done, so an acknowledged batch is never lost.
+attempt are returned as failures, for the worker to write as dead letters (``deadletters``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import random
 import time
 from collections.abc import Callable
@@ -39,12 +34,10 @@ from txviz_pipeline.ingest.replay.endpoint import (
     network_cause,
 )
 from txviz_pipeline.ingest.replay.errors import ReplayError
-from txviz_pipeline.ingest.replay.plan import RECORD_TOO_LARGE, row_id_of
 from txviz_pipeline.ingest.replay.ratelimit import RateLimiter
-from txviz_pipeline.private_files import private_dir, private_opener
-from txviz_pipeline.redact import redacted, scrub
+from txviz_pipeline.redact import scrub
 from txviz_pipeline.schema import REPLAY_ID_FIELD
-from txviz_pipeline.settings import REPLAY_FAILED_PREFIX, Settings
+from txviz_pipeline.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -237,92 +230,3 @@ def replay_s3_client(settings: Settings) -> Any:
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Dead letters
-
-
-class DeadLetter(NamedTuple):
-    """A record given up on: the line as sent, why, and after how many attempts (0: never)."""
-
-    line: bytes
-    code: str
-    reason: str
-    attempts: int
-
-
-def is_permanent(code: str) -> bool:
-    """A record Firehose can never accept (over 1,000 KiB): resending it is pointless."""
-    return code == RECORD_TOO_LARGE
-
-
-def dead_letter_record(letter: DeadLetter, replay_id: str) -> dict[str, Any]:
-    """One dead letter as kept at rest: the record redacted (``redact.redacted``: no card
-    number, name, street or birth date) with why it failed. A line that is not a JSON object
-    keeps only its ``row_id``."""
-    line = letter.line[:-1] if letter.line.endswith(b"\n") else letter.line
-    try:
-        parsed = json.loads(line)
-    except ValueError:
-        parsed = None
-    kept = redacted(parsed) if isinstance(parsed, dict) else {"row_id": row_id_of(line)}
-    return {
-        **kept,
-        "reason": scrub(letter.reason),
-        "error_code": letter.code,
-        "attempts": letter.attempts,
-        REPLAY_ID_FIELD: replay_id,
-        "permanent": is_permanent(letter.code),
-    }
-
-
-def dead_letter_lines(letters: list[DeadLetter], replay_id: str) -> bytes:
-    """NDJSON dead-letter lines, one ``dead_letter_record`` each."""
-    out = [json.dumps(dead_letter_record(letter, replay_id)) for letter in letters]
-    return ("\n".join(out) + "\n").encode()
-
-
-def dead_letter_prefix(replay_id: str) -> str:
-    """Where a replay's dead letters are: this prefix in the bucket, and under
-    ``settings.dead_letter_dir`` the local copies written when S3 failed."""
-    return f"{REPLAY_FAILED_PREFIX}{replay_id}/"
-
-
-def dead_letter_key(replay_id: str, first_row: int, end_row: int) -> str:
-    # Keyed by row range, so a resumed replay that fails the same rows rewrites the same object.
-    return f"{dead_letter_prefix(replay_id)}rows-{first_row:010d}-{end_row:010d}.ndjson"
-
-
-class DeadLetterWriter:
-    """Writes one batch's dead letters to S3, or to a local file if S3 itself fails."""
-
-    def __init__(self, settings: Settings, replay_id: str) -> None:
-        self.settings = settings
-        self.replay_id = replay_id
-        self._s3: Any = None
-
-    def write(self, first_row: int, end_row: int, body: bytes) -> str | None:
-        """Store a batch's dead letters; returns the local path if S3 failed, else None."""
-        settings = self.settings
-        key = dead_letter_key(self.replay_id, first_row, end_row)
-        try:
-            if self._s3 is None:
-                self._s3 = replay_s3_client(settings)
-            self._s3.put_object(Bucket=settings.bucket, Key=key, Body=body)
-            return None
-        except Exception as exc:
-            path = settings.dead_letter_dir / key
-            logger.warning(
-                "dead letter to s3://%s/%s failed (%s); writing %s",
-                settings.bucket,
-                key,
-                type(exc).__name__,
-                path,
-            )
-            private_dir(path.parent)
-            tmp = path.with_suffix(".tmp")
-            with open(tmp, "wb", opener=private_opener) as f:
-                f.write(body)
-            os.replace(tmp, path)
-            return str(path)

@@ -12,9 +12,9 @@ import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
 
+from txviz_pipeline.ingest.replay.deadletters import DeadLetterWriter
 from txviz_pipeline.ingest.replay.ratelimit import Limits, RateLimiter
 from txviz_pipeline.ingest.replay.send import (
-    DeadLetterWriter,
     Failure,
     FatalSendError,
     RetryPolicy,
