@@ -80,6 +80,7 @@ class ReplayResult:
     checkpoint: str
     complete: bool  # every row of the replay accepted by Firehose (no dead letter left)
     dead_lettered: int  # rows of this replay in dead letters now, earlier runs included
+    started_at: str  # when the first run of this replay began (UTC, ISO 8601)
     events: tuple[ReplayEvent, ...] = ()
 
 
@@ -130,6 +131,7 @@ def replay(
     checkpoint.runs += 1
     checkpoint.complete = False
     checkpoint.stopped = None
+    checkpoint.started_at = checkpoint.started_at or datetime.now(UTC).isoformat(timespec="seconds")
     logger.info(
         "replay %s: rows %d..%d of %s to %s (%s); checkpoint %s",
         replay_id,
@@ -183,7 +185,8 @@ def replay(
         try:
             startup_s = _run(planner, tracker, pool, options.speed)
         except EndpointUnreachable as exc:
-            _note_row_ids(checkpoint, planner)
+            if checkpoint.first_row_id is None:  # not the last: batches were cut past the watermark
+                checkpoint.first_row_id = planner.first_row_id
             raise _stopped(tracker, store, end_row, str(exc)) from None
     _note_row_ids(checkpoint, planner)
     checkpoint.complete = checkpoint.done(end_row)
@@ -222,6 +225,7 @@ def replay(
         checkpoint=store.describe(replay_id),
         complete=checkpoint.complete,
         dead_lettered=checkpoint.dead_lettered,
+        started_at=checkpoint.started_at,
         events=tuple(tracker.events),
     )
     logger.info(

@@ -72,6 +72,7 @@ class Checkpoint:
     dead_letter_prefix: str | None = None
     dead_letter_local: list[str] = field(default_factory=list)
     stopped: str | None = None  # why the last run stopped before the end, if it did
+    started_at: str = ""  # UTC, ISO 8601: when the first run of this replay began
 
     def done(self, end_row: int) -> bool:
         """Every row below ``end_row`` accepted by Firehose."""

@@ -65,6 +65,9 @@ class ResendResult:
     dead_letter_prefix: str
     local_files: tuple[str, ...]  # dead-letter files left on the local disk
     complete: bool  # every row of the replay now accepted by Firehose
+    rows: int  # dataset rows the replay has handled (its watermark)
+    dataset: str
+    started_at: str  # when the replay's first run began
     events: tuple[ReplayEvent, ...]
 
     @property
@@ -149,6 +152,9 @@ def resend_dead_letters(
         dead_letter_prefix=dead_letter_prefix(replay_id),
         local_files=tuple(locals_left),
         complete=cp.complete,
+        rows=cp.next_row,
+        dataset=cp.dataset,
+        started_at=cp.started_at,
         events=tuple(events),
     )
 
