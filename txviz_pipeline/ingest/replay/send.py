@@ -215,7 +215,7 @@ def firehose_client(settings: Settings) -> Any:
     return aws.client(
         "firehose",
         settings,
-        max_attempts=1,
+        max_attempts=0,  # botocore's retries, the first call not counted: none
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
     )
@@ -226,7 +226,7 @@ def replay_s3_client(settings: Settings) -> Any:
     return aws.client(
         "s3",
         settings,
-        max_attempts=2,
+        max_attempts=1,
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
     )
