@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from txviz_pipeline.ingest.replay.errors import ReplayError, ReplayStopped
 from txviz_pipeline.ingest.replay.options import ReplayOptions, options_from_cli
 from txviz_pipeline.ingest.replay.progress import ReplayEvent
@@ -65,6 +67,9 @@ def run_replay(settings: Settings, path: Path | None, options: ReplayOptions) ->
         return EXIT_STOPPED
     except ReplayError as exc:
         say(str(exc))
+        return EXIT_STOPPED
+    except (BotoCoreError, ClientError) as exc:  # S3 (a checkpoint, a listing) failed
+        say(f"stopped: AWS said {type(exc).__name__}: {exc}")
         return EXIT_STOPPED
 
 

@@ -174,7 +174,9 @@ def worker_main(setup: WorkerSetup, tasks: Any, results: Any, replay_alive: Any)
             results.put(worker.process(task))
         except EndpointUnreachable as exc:
             results.put(EndpointDown(task.seq, exc.endpoint, exc.down_s, exc.cause))
-            return
+            # Wait for the replay to stop this worker: an exit now could be seen before the
+            # message and taken for a crash.
+            threading.Event().wait()
         except Exception as exc:
             message = str(exc) if isinstance(exc, ReplayError) else f"{type(exc).__name__}: {exc}"
             # A message never carries record data: digit runs masked, length capped.

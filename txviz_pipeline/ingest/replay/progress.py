@@ -4,6 +4,7 @@ resumed, dead-lettered, stopped) for the caller's log and the run's metadata."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,6 +13,8 @@ from txviz_pipeline.ingest.replay.checkpoint import Checkpoint, CheckpointStore,
 from txviz_pipeline.ingest.replay.deadletters import dead_letter_prefix
 from txviz_pipeline.ingest.replay.endpoint import STALL_AFTER_S
 from txviz_pipeline.ingest.replay.pool import EndpointDown, Result, WorkerFailed
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Tracker:
         self.dead_letter_local: list[str] = []
         self.permanent = 0
         self.fatal: str | None = None
+        self.save_failed: str | None = None
         self.down: EndpointDown | None = None
         self.on_event = on_event
         self.events: list[ReplayEvent] = []
@@ -141,7 +145,15 @@ class Tracker:
                 self.event("stalled", f"stalled: no batch acknowledged for {waited:.0f} s")
             self.stalled_s = waited
         if force or now - self._last_save >= self.checkpoint_every_s:
-            self.save()
+            try:
+                self.save()
+            except Exception as exc:  # an S3 store on a failing endpoint: try again next time
+                if self.save_failed is None:
+                    logger.warning("checkpoint not saved (%s); trying again", type(exc).__name__)
+                self.save_failed = type(exc).__name__
+                self._last_save = now
+            else:
+                self.save_failed = None
         due = now - self._last_progress >= self.progress_every_s
         if self.on_progress and (force or due):
             self._last_progress = now
