@@ -107,6 +107,7 @@ def firehose_replay(
     """The NDJSON replayed into the Firehose delivery stream with PutRecordBatch (or, with
     ``resend_dead_letters``, a replay's dead letters resent)."""
     from txviz_pipeline.ingest.replay.api import ReplayError, ReplayStopped, replay
+    from txviz_pipeline.ingest.replay.progress import WARNING_EVENTS
 
     # An unnamed replay takes the run's id, so the run and its checkpoint share one name.
     options = config.named(context.run.run_id)
@@ -181,9 +182,6 @@ def firehose_replay(
             "events": _events_table(events),
         }
     )
-
-
-WARNING_EVENTS = frozenset({"stalled", "stopped", "dead-lettered"})
 
 
 def _resend(context, settings, options, on_event, events) -> dg.MaterializeResult:

@@ -18,14 +18,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from txviz_pipeline.ingest.replay.errors import ReplayError, ReplayStopped
 from txviz_pipeline.ingest.replay.options import ReplayOptions, options_from_cli
-from txviz_pipeline.ingest.replay.progress import ReplayEvent
+from txviz_pipeline.ingest.replay.progress import WARNING_EVENTS, ReplayEvent
 from txviz_pipeline.settings import Settings
 
 EXIT_OK = 0
 EXIT_STOPPED = 1
 EXIT_DEAD_LETTERS = 3
 MAX_MESSAGE_CHARS = 400
-_WARNINGS = frozenset({"stalled", "stopped", "dead-lettered"})
 
 log = logging.getLogger("txviz.replay")
 
@@ -51,7 +50,7 @@ def say(message: str) -> None:
 
 
 def log_event(event: ReplayEvent) -> None:
-    level = logging.WARNING if event.kind in _WARNINGS else logging.INFO
+    level = logging.WARNING if event.kind in WARNING_EVENTS else logging.INFO
     log.log(level, "%s", event.message)
 
 

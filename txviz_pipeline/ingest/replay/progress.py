@@ -37,6 +37,10 @@ class ReplayProgress:
         return f"stalled: no batch acknowledged for {self.stalled_s:.0f} s"
 
 
+# The state changes an operator should look at.
+WARNING_EVENTS = frozenset({"stalled", "stopped", "dead-lettered"})
+
+
 @dataclass(frozen=True)
 class ReplayEvent:
     """A change of a replay's state: started, stalled, resumed, dead-lettered, stopped, ..."""

@@ -112,7 +112,8 @@ def classify_error(exc: BaseException) -> tuple[str, str, bool]:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         code = str(err.get("Code") or "Unknown")
-        message = str(err.get("Message") or exc)
+        # AWS may quote a rejected value: digit runs masked, the length capped.
+        message = scrub(str(err.get("Message") or exc))[:300]
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         return code, message, code in RETRYABLE_CODES or status >= 500 or status == 429
     if is_network_error(exc):
