@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from txviz_pipeline.ingest.replay.errors import ReplayError, ReplayStopped
 from txviz_pipeline.ingest.replay.options import ReplayOptions, options_from_cli
 from txviz_pipeline.ingest.replay.progress import WARNING_EVENTS, ReplayEvent
+from txviz_pipeline.redact import scrub
 from txviz_pipeline.settings import Settings
 
 EXIT_OK = 0
@@ -41,10 +42,11 @@ def options_of(args: argparse.Namespace) -> ReplayOptions:
     return options_from_cli(args, f"{stem}-{time.strftime('%Y%m%dT%H%M%S')}")
 
 
-def say(message: str) -> None:
-    """The command's last word, one line on stderr."""
+def say(message: str, *, cap: bool = False) -> None:
+    """The command's last word, one line on stderr; ``cap`` a message quoting others (AWS, a
+    worker) at ``MAX_MESSAGE_CHARS``."""
     text = " ".join(message.split())
-    if len(text) > MAX_MESSAGE_CHARS:
+    if cap and len(text) > MAX_MESSAGE_CHARS:
         text = text[: MAX_MESSAGE_CHARS - 1] + "…"
     print(f"txviz replay: {text}", file=sys.stderr, flush=True)
 
@@ -61,14 +63,13 @@ def run_replay(settings: Settings, path: Path | None, options: ReplayOptions) ->
         assert path is not None
         return _replay(settings, path, options)
     except ReplayStopped as exc:
-        resume = f"txviz replay {path} --replay-id {exc.replay_id}"
-        print(f"txviz replay: {exc.describe(f'resume with {resume}')}", file=sys.stderr)
+        say(exc.describe(f"resume with txviz replay {path} --replay-id {exc.replay_id}"))
         return EXIT_STOPPED
     except ReplayError as exc:
-        say(str(exc))
+        say(str(exc), cap=True)
         return EXIT_STOPPED
     except (BotoCoreError, ClientError) as exc:  # S3 (a checkpoint, a listing) failed
-        say(f"stopped: AWS said {type(exc).__name__}: {exc}")
+        say(f"stopped: AWS said {type(exc).__name__}: {scrub(str(exc))}", cap=True)
         return EXIT_STOPPED
 
 
