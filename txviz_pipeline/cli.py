@@ -7,7 +7,6 @@ import dataclasses
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
 from txviz_pipeline.private_files import PRIVATE_UMASK
@@ -99,8 +98,14 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     val.add_argument("path", type=Path)
     val.set_defaults(func=cmd_validate)
 
-    rep = sub.add_parser("replay", help="convert a CSV and replay it into Firehose")
-    rep.add_argument("path", type=Path, help="a Sparkov CSV")
+    rep = sub.add_parser(
+        "replay",
+        help="convert a CSV and replay it into Firehose",
+        description="Exit status: 0 every row accepted, 1 stopped (Firehose unreachable or an "
+        "error; resumable), 2 bad input, 3 finished with dead letters (resend them with "
+        "--resend-dead-letters).",
+    )
+    rep.add_argument("path", type=Path, nargs="?", help="a Sparkov CSV")
     from txviz_pipeline.ingest.replay.options import add_cli_flags
 
     add_cli_flags(rep)
@@ -212,40 +217,13 @@ def cmd_validate(settings: Settings, args) -> int:
 
 
 def cmd_replay(settings: Settings, args) -> int:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from txviz_pipeline.ingest.replay.command import options_of, run_replay
+    from txviz_pipeline.processes import stop_on_signals
 
-    from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
-    from txviz_pipeline.ingest.csvsource.allocator import keep_freed_memory
-    from txviz_pipeline.ingest.replay.api import replay
-    from txviz_pipeline.ingest.replay.options import options_from_cli
-
-    options = options_from_cli(args, f"{args.path.stem}-{time.strftime('%Y%m%dT%H%M%S')}")
+    options = options_of(args)  # before any work: a bad option changes nothing
     settings = _embedded_settings(settings)
-    dataset = settings.ndjson_dir / args.path.stem
-    keep_freed_memory()  # the command's own process, so the allocator may be tuned for it
-    conversion = convert_csv_to_ndjson(args.path, dataset)
-    print(f"converted {conversion.rows_out:,} rows ({conversion.rejected:,} rejected) to {dataset}")
-    columns = [
-        TextColumn("replay"),
-        BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f} rows {task.fields[rate]}"),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns) as bar:
-        task = bar.add_task("replay", total=args.rows or conversion.rows_out, rate="")
-
-        def on_progress(p) -> None:
-            rate = f"{p.records_per_s:,.0f} rec/s {p.mib_per_s:.2f} MiB/s"
-            bar.update(task, completed=p.rows_done, total=p.rows_total, rate=rate)
-
-        result = replay(dataset, settings, options, on_progress)
-        bar.update(task, completed=result.rows)
-    print(
-        f"replay {result.replay_id}: {result.rows:,} rows in {result.duration_s:.1f}s "
-        f"({result.records_per_s:,.0f} rec/s, {result.mib_per_s:.2f} MiB/s), "
-        f"{result.retried:,} retried, {result.failed:,} dead-lettered"
-    )
-    return 0 if result.failed == 0 else 1
+    with stop_on_signals():
+        return run_replay(settings, args.path, options)
 
 
 def cmd_dashboard(settings: Settings, args) -> int:

@@ -11,7 +11,7 @@ from txviz_pipeline import aws
 from txviz_pipeline.cli import main
 from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
 from txviz_pipeline.ingest.replay.checkpoint import Checkpoint, LocalCheckpointStore
-from txviz_pipeline.ingest.replay.send import DeadLetter, DeadLetterWriter, dead_letter_lines
+from txviz_pipeline.ingest.replay.deadletters import DeadLetter, DeadLetterWriter, dead_letter_lines
 from txviz_pipeline.private_files import PRIVATE_UMASK
 from txviz_pipeline.serving.spice import publish_spice
 from txviz_pipeline.settings import REPO_ROOT, Settings
@@ -46,7 +46,7 @@ def test_every_file_txviz_writes_in_its_home_is_private(tmp_path, loose_umask, m
     LocalCheckpointStore(settings.checkpoint_dir).save(checkpoint)
     monkeypatch.setattr(aws, "client", no_s3)
     letter = DeadLetter(line=b'{"row_id": 1}\n', code="X", reason="test", attempts=1)
-    assert DeadLetterWriter(settings, "r1").write(0, 1, dead_letter_lines([letter]))
+    assert DeadLetterWriter(settings, "r1").write(0, 1, dead_letter_lines([letter], "r1"))
     publish_spice(settings.spice_path, [], files=0)
     control.card_token_key(settings)
 

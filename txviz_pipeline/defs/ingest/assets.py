@@ -1,9 +1,10 @@
 """CSV -> NDJSON -> Firehose: the replay that feeds the pipeline, launched from the launchpad."""
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from txviz_pipeline.defs.resources import AwsResource
 from txviz_pipeline.ingest.replay.options import ReplayOptions
@@ -32,6 +33,25 @@ class ReplayConfig(dg.Config, ReplayOptions):
     """The launchpad form of a replay: the fields of ``ReplayOptions``, checked there."""
 
 
+def check_replay_config(run_config: dict[str, Any]) -> None:
+    """The run's ``firehose_replay`` options checked, a ``dg.Failure`` naming the bad ones.
+
+    Dagster builds an op's config (and pydantic checks it) only when that op starts; a run
+    that converts and then replays would have replaced the previous dataset before a bad
+    replay option (speed NaN, processes 0) was seen. The conversion checks them first.
+    """
+    raw = run_config.get("ops", {}).get(firehose_replay.op.name, {}).get("config")
+    if raw is None:
+        return
+    try:
+        ReplayConfig(**raw)
+    except ValidationError as exc:
+        bad = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise dg.Failure(
+            f"firehose_replay config refused, nothing converted or replayed: {bad}"
+        ) from None
+
+
 def resolve_source(source_csv: str, allowed: tuple[Path, ...]) -> Path:
     """``source_csv`` resolved (relative paths are from the repository root); a path outside the
     ``allowed`` folders is a ``dg.Failure`` before anything reads it."""
@@ -53,6 +73,7 @@ def transactions_ndjson(
     """Sparkov CSV converted to NDJSON batches, schema-checked; bad rows routed to rejects."""
     from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
 
+    check_replay_config(context.run.run_config)
     settings = aws.settings()
     source = resolve_source(config.source_csv, settings.data_folders)
     out_dir = settings.ndjson_dir / source.stem
@@ -83,20 +104,61 @@ def firehose_replay(
     aws: AwsResource,
     transactions_ndjson: dict,
 ) -> dg.MaterializeResult:
-    """The NDJSON replayed into the Firehose delivery stream with PutRecordBatch."""
-    from txviz_pipeline.ingest.replay.api import replay
+    """The NDJSON replayed into the Firehose delivery stream with PutRecordBatch (or, with
+    ``resend_dead_letters``, a replay's dead letters resent)."""
+    from txviz_pipeline.ingest.replay.api import ReplayError, ReplayStopped, replay
+    from txviz_pipeline.ingest.replay.progress import WARNING_EVENTS
 
     # An unnamed replay takes the run's id, so the run and its checkpoint share one name.
     options = config.named(context.run.run_id)
+    events: list = []
+
+    def on_event(event) -> None:
+        events.append(event)
+        log = context.log.warning if event.kind in WARNING_EVENTS else context.log.info
+        log(f"replay {event.kind}: {event.message}")
 
     def log_progress(p) -> None:
         eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "?"
+        state = p.describe() or f"{p.records_per_s:,.0f} rec/s, {p.mib_per_s:.2f} MiB/s"
         context.log.info(
-            f"replay {p.rows_done:,}/{p.rows_total:,} rows, {p.records_per_s:,.0f} rec/s, "
-            f"{p.mib_per_s:.2f} MiB/s, retried {p.retried}, failed {p.failed}, ETA {eta}"
+            f"replay {p.rows_done:,}/{p.rows_total:,} rows, {state}, "
+            f"retried {p.retried}, failed {p.failed}, ETA {eta}"
         )
 
-    result = replay(Path(transactions_ndjson["dataset_dir"]), aws.settings(), options, log_progress)
+    settings = aws.settings()
+    try:
+        if options.resend_dead_letters:
+            return _resend(context, settings, options, on_event, events)
+        result = replay(
+            Path(transactions_ndjson["dataset_dir"]),
+            settings,
+            options,
+            log_progress,
+            on_event=on_event,
+        )
+    except ReplayStopped as exc:
+        line = exc.describe(f"launch again with replay_id {exc.replay_id} to resume")
+        context.log.error(line)
+        raise dg.Failure(
+            description=line,
+            metadata={
+                "replay_id": exc.replay_id,
+                "rows_done": exc.rows_done,
+                "rows_total": exc.rows_total,
+                "dead_lettered": exc.dead_lettered,
+                "events": _events_table(events),
+            },
+        ) from None
+    except ReplayError as exc:
+        context.log.error(str(exc))
+        raise dg.Failure(description=str(exc), metadata={"events": _events_table(events)}) from None
+    if result.dead_lettered:
+        context.log.warning(
+            f"replay {result.replay_id} ended with {result.dead_lettered:,} rows in dead letters "
+            f"({result.permanent:,} permanent in this run); resend them with "
+            f"resend_dead_letters: {result.replay_id}"
+        )
     return dg.MaterializeResult(
         metadata={
             "replay_id": result.replay_id,
@@ -108,9 +170,41 @@ def firehose_replay(
             "sent": result.sent,
             "retried": result.retried,
             "failed": result.failed,
+            "permanent": result.permanent,
+            "dead_lettered": result.dead_lettered,
+            "dead_letter_prefix": result.dead_letter_key or "none",
+            "complete": result.complete,
             "records_per_s": round(result.records_per_s, 1),
             "mib_per_s": round(result.mib_per_s, 3),
             "duration_s": round(result.duration_s, 3),
+            "started_at": result.started_at,
             "resumed_from_row": result.resumed_from_row,
+            "events": _events_table(events),
         }
     )
+
+
+def _resend(context, settings, options, on_event, events) -> dg.MaterializeResult:
+    from txviz_pipeline.ingest.replay.resend import resend_dead_letters
+
+    result = resend_dead_letters(settings, options, on_event=on_event)
+    return dg.MaterializeResult(
+        metadata={
+            "replay_id": result.replay_id,
+            "dataset_dir": dg.MetadataValue.path(result.dataset),
+            "rows_total": result.rows,
+            "resent": result.resent,
+            "still_failing": result.still_failing,
+            "permanent": result.permanent,
+            "dead_lettered": result.remaining,
+            "complete": result.complete,
+            "duration_s": 0.0,
+            "started_at": result.started_at,
+            "events": _events_table(events),
+        }
+    )
+
+
+def _events_table(events: list) -> dg.MetadataValue:
+    rows = "\n".join(f"| {e.at} | {e.kind} | {e.message} |" for e in events)
+    return dg.MetadataValue.md("| at (UTC) | event | detail |\n|---|---|---|\n" + rows)

@@ -43,6 +43,9 @@ def replay_reconciles(
     started_at = datetime.fromtimestamp(event.timestamp, UTC) - timedelta(
         seconds=meta["duration_s"].value + 60
     )
+    if "started_at" in meta:  # a resumed replay or a resend: rows landed since the first run
+        first_run = datetime.fromisoformat(meta["started_at"].value) - timedelta(seconds=60)
+        started_at = min(started_at, first_run)
     settings = aws.settings()
     s3 = aws.client("s3")
     deadline = time.monotonic() + guards.reconcile_wait().total_seconds()

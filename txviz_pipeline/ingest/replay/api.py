@@ -8,6 +8,10 @@ of acknowledged batches as the checkpoint (``progress``, ``checkpoint``) every
 (at-least-once), no row is skipped. At the end a manifest (dataset, rows requested, row_id
 range, counts) is written to ``s3://<bucket>/replays/<replay_id>/manifest.json`` for
 reconciliation.
+
+Firehose unreachable (``endpoint``) stops the replay with ``ReplayStopped``: the rows not yet
+accepted stay above the saved watermark, never dead letters. State changes (started, stalled,
+resumed, dead-lettered, stopped) go to ``on_event`` and into the result.
 """
 
 from __future__ import annotations
@@ -24,20 +28,33 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from txviz_pipeline import aws
 from txviz_pipeline.ingest.replay import pool as pool_module
 from txviz_pipeline.ingest.replay.checkpoint import Checkpoint, checkpoint_store
-from txviz_pipeline.ingest.replay.errors import ReplayError
+from txviz_pipeline.ingest.replay.endpoint import (
+    STALL_AFTER_S,
+    UNREACHABLE_AFTER_S,
+    EndpointUnreachable,
+    Reachability,
+)
+from txviz_pipeline.ingest.replay.errors import ReplayError, ReplayStopped
 from txviz_pipeline.ingest.replay.options import ReplayOptions
-from txviz_pipeline.ingest.replay.plan import BatchPlanner, Dataset
+from txviz_pipeline.ingest.replay.plan import MAX_BATCH_BYTES, BatchPlanner, Dataset
 from txviz_pipeline.ingest.replay.pool import Pool, WorkerSetup
-from txviz_pipeline.ingest.replay.progress import ReplayProgress, Tracker
-from txviz_pipeline.ingest.replay.ratelimit import RateLimiter
+from txviz_pipeline.ingest.replay.progress import ReplayEvent, ReplayProgress, Tracker
+from txviz_pipeline.ingest.replay.ratelimit import Limits, RateLimiter
 from txviz_pipeline.ingest.replay.schedule import Schedule
-from txviz_pipeline.ingest.replay.send import RetryPolicy
-from txviz_pipeline.settings import REPLAY_FAILED_PREFIX, REPLAY_PREFIX, Settings
+from txviz_pipeline.ingest.replay.send import RetryPolicy, replay_s3_client
+from txviz_pipeline.settings import REPLAY_PREFIX, Settings
 
-__all__ = ["ReplayError", "ReplayOptions", "ReplayProgress", "ReplayResult", "replay"]
+__all__ = [
+    "ReplayError",
+    "ReplayEvent",
+    "ReplayOptions",
+    "ReplayProgress",
+    "ReplayResult",
+    "ReplayStopped",
+    "replay",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +68,7 @@ class ReplayResult:
     sent: int
     retried: int
     failed: int  # dead-lettered in this run
+    permanent: int  # of those, records Firehose can never accept
     duration_s: float
     startup_s: float  # of duration_s, spent starting the worker processes
     records_per_s: float
@@ -60,6 +78,10 @@ class ReplayResult:
     dead_letter_local: tuple[str, ...]  # local copies written because S3 failed
     manifest_key: str
     checkpoint: str
+    complete: bool  # every row of the replay accepted by Firehose (no dead letter left)
+    dead_lettered: int  # rows of this replay in dead letters now, earlier runs included
+    started_at: str  # when the first run of this replay began (UTC, ISO 8601)
+    events: tuple[ReplayEvent, ...] = ()
 
 
 def new_replay_id() -> str:
@@ -73,34 +95,43 @@ def replay(
     on_progress: Callable[[ReplayProgress], None] | None = None,
     *,
     client_factory: Callable[[Settings], Any] | None = None,
+    on_event: Callable[[ReplayEvent], None] | None = None,
+    unreachable_after_s: float = UNREACHABLE_AFTER_S,
 ) -> ReplayResult:
     """Send the dataset's rows to the settings' delivery stream; resumes a known replay_id.
 
     ``client_factory`` builds each worker's Firehose client instead of the default one; it must
-    be picklable (a module-level function).
+    be picklable (a module-level function). Raises ``ReplayStopped`` if Firehose stays
+    unreachable for ``unreachable_after_s``.
     """
     options = options or ReplayOptions()
     clock = time.monotonic
     dataset = Dataset.open(dataset_dir)
     replay_id = options.replay_id or new_replay_id()
-    s3 = aws.client("s3", settings)
+    s3 = replay_s3_client(settings)
     store = checkpoint_store(options.checkpoint_store, settings, s3)
     end_row = dataset.rows if options.rows is None else min(options.rows, dataset.rows)
 
     checkpoint = store.load(replay_id) if options.resume else None
-    if checkpoint is not None and checkpoint.dataset_rows != dataset.rows:
+    if checkpoint is not None and (
+        checkpoint.dataset_rows != dataset.rows
+        or checkpoint.dataset_fingerprint not in ("", dataset.fingerprint)
+    ):
         raise ReplayError(
-            f"replay {replay_id!r} was started on a dataset of {checkpoint.dataset_rows} rows "
-            f"({checkpoint.dataset}); {dataset.path} has {dataset.rows}. Use a new replay id "
-            "or resume=False to start over."
+            f"replay {replay_id!r} was started on another dataset ({checkpoint.dataset}, "
+            f"{checkpoint.dataset_rows:,} rows) than {dataset.path} ({dataset.rows:,} rows); "
+            "use a new replay id or resume=False to start over"
         )
     if checkpoint is None:
         checkpoint = Checkpoint(replay_id, str(dataset.path), dataset.rows)
     start_row = checkpoint.next_row
     checkpoint.rows_limit = options.rows
     checkpoint.dataset = str(dataset.path)
+    checkpoint.dataset_fingerprint = dataset.fingerprint
     checkpoint.runs += 1
     checkpoint.complete = False
+    checkpoint.stopped = None
+    checkpoint.started_at = checkpoint.started_at or datetime.now(UTC).isoformat(timespec="seconds")
     logger.info(
         "replay %s: rows %d..%d of %s to %s (%s); checkpoint %s",
         replay_id,
@@ -120,6 +151,12 @@ def replay(
         progress_every_s=options.progress_every_s,
         on_progress=on_progress,
         clock=clock,
+        on_event=on_event,
+        stall_after_s=stall_after(options.limits()),
+    )
+    tracker.event(
+        "resumed" if start_row else "started",
+        f"replay {replay_id}: rows {start_row:,}..{end_row:,} of {dataset.path}",
     )
     planner = BatchPlanner(
         dataset,
@@ -141,27 +178,33 @@ def replay(
             replay_id=replay_id,
             retry=RetryPolicy(options.max_attempts, options.backoff_base_s, options.backoff_cap_s),
             limiter=RateLimiter.shared(options.limits(), ctx),
+            reach=Reachability.shared(unreachable_after_s, ctx),
             client_factory=client_factory,
         )
         pool = Pool(options.processes or os.cpu_count() or 1, setup, ctx)
-        startup_s = _run(planner, tracker, pool, options.speed)
-    if checkpoint.first_row_id is None:
-        checkpoint.first_row_id = planner.first_row_id
-    if planner.last_row_id is not None:
-        checkpoint.last_row_id = planner.last_row_id
-    checkpoint.complete = checkpoint.next_row >= end_row
+        try:
+            startup_s = _run(planner, tracker, pool, options.speed)
+        except EndpointUnreachable as exc:
+            if checkpoint.first_row_id is None:  # not the last: batches were cut past the watermark
+                checkpoint.first_row_id = planner.first_row_id
+            raise _stopped(tracker, store, end_row, str(exc)) from None
+    _note_row_ids(checkpoint, planner)
+    checkpoint.complete = checkpoint.done(end_row)
     tracker.tick(force=True)
 
     duration = max(clock() - tracker.started, 1e-9)
-    dl_prefix = f"{REPLAY_FAILED_PREFIX}{replay_id}/" if checkpoint.failed else None
+    dl_prefix = checkpoint.dead_letter_prefix
     manifest_key = f"{REPLAY_PREFIX}{replay_id}/manifest.json"
-    manifest = _manifest(dataset, options, checkpoint, start_row, end_row, dl_prefix)
-    s3.put_object(
-        Bucket=settings.bucket,
-        Key=manifest_key,
-        Body=json.dumps(manifest, indent=2).encode(),
-        ContentType="application/json",
-    )
+    manifest = manifest_of(dataset.manifest, options, checkpoint, start_row, end_row)
+    try:
+        s3.put_object(
+            Bucket=settings.bucket,
+            Key=manifest_key,
+            Body=json.dumps(manifest, indent=2).encode(),
+            ContentType="application/json",
+        )
+    except Exception as exc:  # every row is accounted for in the checkpoint all the same
+        logger.warning("manifest s3://%s/%s not written (%s)", settings.bucket, manifest_key, exc)
     result = ReplayResult(
         replay_id=replay_id,
         rows=tracker.rows,
@@ -170,6 +213,7 @@ def replay(
         sent=tracker.sent,
         retried=tracker.retried,
         failed=tracker.failed,
+        permanent=tracker.permanent,
         duration_s=duration,
         startup_s=startup_s,
         records_per_s=tracker.rows / duration,
@@ -179,6 +223,10 @@ def replay(
         dead_letter_local=tuple(tracker.dead_letter_local),
         manifest_key=manifest_key,
         checkpoint=store.describe(replay_id),
+        complete=checkpoint.complete,
+        dead_lettered=checkpoint.dead_lettered,
+        started_at=checkpoint.started_at,
+        events=tuple(tracker.events),
     )
     logger.info(
         "replay %s: %d rows (%d sent, %d retried, %d failed) in %.1f s, %.0f rec/s",
@@ -193,11 +241,53 @@ def replay(
     return result
 
 
+def _note_row_ids(checkpoint: Checkpoint, planner: BatchPlanner) -> None:
+    if checkpoint.first_row_id is None:
+        checkpoint.first_row_id = planner.first_row_id
+    if planner.last_row_id is not None:
+        checkpoint.last_row_id = planner.last_row_id
+
+
+def stall_after(limits: Limits) -> float:
+    """Seconds without an acknowledgement that make a replay stalled: ``STALL_AFTER_S``, or
+    three full batches' time under rate limits so low that a batch takes longer."""
+    records, nbytes, requests = limits.rates
+    batch_s = max(
+        500 / records if records else 0.0,
+        MAX_BATCH_BYTES / nbytes if nbytes else 0.0,
+        1 / requests if requests else 0.0,
+    )
+    return max(STALL_AFTER_S, 3 * batch_s)
+
+
+def _stopped(tracker: Tracker, store: Any, end_row: int, reason: str) -> ReplayStopped:
+    """Record why the replay stopped early (the checkpoint keeps the watermark) and say so."""
+    cp = tracker.checkpoint
+    cp.stopped = reason
+    cp.complete = False
+    tracker.event("stopped", f"{reason}; stopped at row {cp.next_row:,} of {end_row:,}")
+    try:
+        tracker.save()
+    except Exception as exc:  # an S3 checkpoint on the unreachable endpoint: the last save stands
+        logger.warning("checkpoint %s not saved (%s)", store.describe(cp.replay_id), exc)
+    return ReplayStopped(
+        reason,
+        replay_id=cp.replay_id,
+        rows_done=cp.next_row,
+        rows_total=end_row,
+        dead_lettered=cp.dead_lettered,
+        events=list(tracker.events),
+    )
+
+
 def _run(planner: BatchPlanner, tracker: Tracker, pool: Pool, speed: float | None) -> float:
     """Send every batch and wait for its acknowledgement; returns the workers' start-up time."""
 
     def serve(timeout: float) -> None:
         pool.poll(timeout, tracker.on_result)
+        if tracker.down:
+            down = tracker.down
+            raise EndpointUnreachable(down.endpoint, down.down_s, down.cause)
         if tracker.fatal:
             raise ReplayError(tracker.fatal)
         tracker.tick()
@@ -227,38 +317,45 @@ def _run(planner: BatchPlanner, tracker: Tracker, pool: Pool, speed: float | Non
     finally:
         pool.close()
         # The watermark only ever covers acknowledged batches, so saving it is always safe.
-        tracker.save()
+        try:
+            tracker.save()
+        except Exception as exc:
+            logger.warning("checkpoint not saved (%s)", exc)
 
 
-def _manifest(
-    dataset: Dataset,
+def manifest_of(
+    dataset_manifest: dict[str, Any],
     options: ReplayOptions,
     cp: Checkpoint,
     start_row: int,
     end_row: int,
-    dead_letter_prefix: str | None,
 ) -> dict[str, Any]:
+    """The replay's manifest for reconciliation: what it covered and where its rows went."""
     return {
         "replay_id": cp.replay_id,
-        "dataset": str(dataset.path),
-        "dataset_source": dataset.manifest.get("source"),
-        "dataset_rows": dataset.rows,
-        "first_event_time": dataset.manifest.get("first_event_time"),
-        "last_event_time": dataset.manifest.get("last_event_time"),
-        "rows_requested": options.rows,
-        "rows": cp.next_row,  # dataset rows 0..rows-1 were sent or dead-lettered
+        "dataset": cp.dataset,
+        "dataset_source": dataset_manifest.get("source"),
+        "dataset_rows": cp.dataset_rows,
+        "first_event_time": dataset_manifest.get("first_event_time"),
+        "last_event_time": dataset_manifest.get("last_event_time"),
+        "rows_requested": cp.rows_limit,
+        "rows": cp.next_row,  # dataset rows 0..rows-1 were accepted or dead-lettered
         "first_row_id": cp.first_row_id,
         "last_row_id": cp.last_row_id,
         "complete": cp.complete,
         "sent": cp.sent,
         "retried": cp.retried,
         "failed": cp.failed,
+        "dead_lettered": cp.dead_lettered,
+        "permanent": cp.permanent,
+        "resent": cp.resent,
+        "dead_letter_local": cp.dead_letter_local,
         "batches": cp.batches,
         "runs": cp.runs,
         "last_run_from_row": start_row,
         "last_run_to_row": end_row,
         "speed": options.speed,
         "limits": asdict(options.limits()),
-        "dead_letter_prefix": dead_letter_prefix,
+        "dead_letter_prefix": cp.dead_letter_prefix,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -2,8 +2,14 @@
 
 A checkpoint is a small JSON document keyed by replay id. Its ``next_row`` is the low watermark
 of contiguously acknowledged batches: every dataset row (by position, 0-based) below it was
-either accepted by Firehose or written to the dead-letter output. Rows at or above it may or may
-not have been sent, so a resume re-sends them (at-least-once delivery).
+either accepted by Firehose or written to the dead letters, which the checkpoint counts apart
+(``dead_lettered``, ``permanent``, and where they are: ``dead_letter_prefix`` on S3,
+``dead_letter_local`` files) until ``txviz replay --resend-dead-letters`` resends them. Rows at
+or above it may or may not have been sent, so a resume re-sends them (at-least-once delivery);
+rows a replay could not send because the endpoint was gone are among those, never dead letters.
+``complete`` means every row was accepted by Firehose: the watermark is at the end and no dead
+letter is left. ``dataset_fingerprint`` identifies the dataset's content, so a resume or a
+resend refuses a dataset converted again from another file.
 
 Two stores share one interface: ``LocalCheckpointStore`` (``<checkpoint_dir>/<replay_id>.json``,
 written to a temporary file and ``os.replace``d so a SIGKILL never leaves half a file) for the
@@ -18,7 +24,7 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -59,6 +65,24 @@ class Checkpoint:
     complete: bool = False
     updated_at: str = ""
     version: int = CHECKPOINT_VERSION
+    dataset_fingerprint: str = ""
+    dead_lettered: int = 0  # rows in dead letters now (not accepted by Firehose)
+    permanent: int = 0  # of those, rows Firehose can never accept (over 1,000 KiB)
+    resent: int = 0  # dead letters resent and accepted since
+    dead_letter_prefix: str | None = None
+    dead_letter_local: list[str] = field(default_factory=list)
+    stopped: str | None = None  # why the last run stopped before the end, if it did
+    started_at: str = ""  # UTC, ISO 8601: when the first run of this replay began
+
+    def done(self, end_row: int) -> bool:
+        """Every row below ``end_row`` accepted by Firehose."""
+        return self.next_row >= end_row and self.dead_lettered == 0
+
+    @property
+    def end_row(self) -> int:
+        """The row after the last one this replay covers."""
+        limit = self.rows_limit
+        return self.dataset_rows if limit is None else min(limit, self.dataset_rows)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()

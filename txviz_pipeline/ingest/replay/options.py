@@ -70,6 +70,11 @@ class ReplayOptions(BaseModel):
         "checkpoint (empty: a new name).",
     )
     resume: bool = Field(default=True, description="Continue from the replay's checkpoint.")
+    resend_dead_letters: str | None = Field(
+        default=None,
+        description="Instead of replaying: resend the dead letters of this replay id (the rows "
+        "Firehose refused), from the dataset that replay used, under the same id.",
+    )
     checkpoint_store: Literal["local", "s3"] = Field(
         default="local",
         description="Where the checkpoint lives: 'local' (the checkpoint folder, embedded "
@@ -111,7 +116,7 @@ class ReplayOptions(BaseModel):
     def zero_speed_is_no_speed(cls, value: float | None) -> float | None:
         return value or None
 
-    @field_validator("replay_id")
+    @field_validator("replay_id", "resend_dead_letters")
     @classmethod
     def replay_id_is_a_name(cls, value: str | None) -> str | None:
         return validate_replay_id(value) if value else None

@@ -15,6 +15,7 @@ where the events cross ``max_lead_s`` of replay time, so no record leaves much b
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -54,13 +55,17 @@ class Dataset:
     rows: int
     parts: tuple[DatasetPart, ...]
     manifest: dict[str, Any]
+    # Of manifest.json, which names every part with its rows and bytes: a new conversion of
+    # other data changes it.
+    fingerprint: str = ""
 
     @classmethod
     def open(cls, path: Path) -> Dataset:
         path = Path(path)
         manifest_path = path / "manifest.json"
         try:
-            manifest = json.loads(manifest_path.read_text())
+            raw = manifest_path.read_bytes()
+            manifest = json.loads(raw)
         except FileNotFoundError:
             raise ReplayError(f"{path} is not an NDJSON dataset: no manifest.json") from None
         except json.JSONDecodeError as exc:
@@ -85,7 +90,7 @@ class Dataset:
                 f"{manifest_path}: parts hold {sum(p.rows for p in parts)} rows, "
                 f"manifest says {rows}"
             )
-        return cls(path, rows, parts, manifest)
+        return cls(path, rows, parts, manifest, hashlib.sha256(raw).hexdigest())
 
 
 class Reject(NamedTuple):

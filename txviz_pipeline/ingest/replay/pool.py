@@ -26,18 +26,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from txviz_pipeline.ingest.replay.deadletters import (
+    DeadLetter,
+    DeadLetterWriter,
+    dead_letter_lines,
+    is_permanent,
+)
+from txviz_pipeline.ingest.replay.endpoint import EndpointUnreachable, Reachability
 from txviz_pipeline.ingest.replay.errors import ReplayError
 from txviz_pipeline.ingest.replay.plan import Batch, Reject
 from txviz_pipeline.ingest.replay.ratelimit import RateLimiter
 from txviz_pipeline.ingest.replay.send import (
-    DeadLetter,
-    DeadLetterWriter,
     RetryPolicy,
-    dead_letter_lines,
     firehose_client,
     send_batch,
     tagged_records,
 )
+from txviz_pipeline.redact import scrub
 from txviz_pipeline.settings import Settings
 
 
@@ -70,6 +75,16 @@ class BatchDone(NamedTuple):
     failed: int  # dead-lettered
     nbytes: int  # record bytes, tags included
     dead_letter_local: str | None  # written here because S3 failed
+    permanent: int = 0  # of the dead-lettered, records Firehose can never accept
+
+
+class EndpointDown(NamedTuple):
+    """Worker -> replay: Firehose has been unreachable too long; batch ``seq`` is unsent."""
+
+    seq: int
+    endpoint: str
+    down_s: float
+    cause: str
 
 
 class WorkerFailed(NamedTuple):
@@ -77,6 +92,9 @@ class WorkerFailed(NamedTuple):
 
     seq: int
     message: str
+
+
+Result = BatchDone | EndpointDown | WorkerFailed
 
 
 @dataclass(frozen=True)
@@ -87,6 +105,7 @@ class WorkerSetup:
     replay_id: str
     retry: RetryPolicy
     limiter: RateLimiter
+    reach: Reachability
     # Builds the worker's Firehose client; must be picklable (a module-level function).
     client_factory: Callable[[Settings], Any] | None = None
 
@@ -108,6 +127,7 @@ class Worker:
             records,
             retry=setup.retry,
             limiter=setup.limiter,
+            reach=setup.reach,
         )
         dead = [DeadLetter(r.line, r.code, r.reason, 0) for r in task.rejects]
         dead += [
@@ -121,9 +141,11 @@ class Worker:
         ]
         local = None
         if dead:
-            local = self.dead_letters.write(task.first_row, task.end_row, dead_letter_lines(dead))
+            body = dead_letter_lines(dead, setup.replay_id)
+            local = self.dead_letters.write(task.first_row, task.end_row, body)
         size = sum(map(len, records))
-        return BatchDone(task.seq, outcome.sent, outcome.retried, len(dead), size, local)
+        permanent = sum(is_permanent(d.code) for d in dead)
+        return BatchDone(task.seq, outcome.sent, outcome.retried, len(dead), size, local, permanent)
 
 
 def exit_with_replay(replay_alive: Any) -> None:
@@ -150,9 +172,15 @@ def worker_main(setup: WorkerSetup, tasks: Any, results: Any, replay_alive: Any)
             return
         try:
             results.put(worker.process(task))
+        except EndpointUnreachable as exc:
+            results.put(EndpointDown(task.seq, exc.endpoint, exc.down_s, exc.cause))
+            # Wait for the replay to stop this worker: an exit now could be seen before the
+            # message and taken for a crash.
+            threading.Event().wait()
         except Exception as exc:
             message = str(exc) if isinstance(exc, ReplayError) else f"{type(exc).__name__}: {exc}"
-            results.put(WorkerFailed(task.seq, message))
+            # A message never carries record data: digit runs masked, length capped.
+            results.put(WorkerFailed(task.seq, scrub(message)[:500]))
             return
 
 
@@ -189,7 +217,7 @@ class Pool:
                 serve(0.05)
                 self.check_alive()
 
-    def poll(self, timeout: float, on_result: Callable[[BatchDone | WorkerFailed], None]) -> None:
+    def poll(self, timeout: float, on_result: Callable[[Result], None]) -> None:
         """Hand every available result to ``on_result``, waiting up to ``timeout`` for one."""
         try:
             first = self.results.get(timeout=timeout) if timeout > 0 else self.results.get_nowait()

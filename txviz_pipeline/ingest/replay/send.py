@@ -4,39 +4,40 @@ letters.
 A worker resends exactly the entries a call reports as failed (``FailedPutCount`` and
 per-index ``ErrorCode``), and retries a whole call that raised a throttling or 5xx error, with
 exponential backoff and full jitter, for at most ``max_attempts`` attempts. Errors that no retry
-can fix (an unknown stream, an invalid request) stop the replay at once with a clear message.
-Whatever still fails is written with its reason to
-``s3://<bucket>/errors/replay-failed/<replay_id>/rows-<first>-<end>.ndjson`` (one object per
-batch that had failures; a local copy under ``settings.dead_letter_dir`` if S3 itself fails)
-*before* the worker reports the batch done, so an acknowledged batch is never lost.
+can fix (an unknown stream, an invalid request) stop the replay at once with a clear message. A
+call that never reached Firehose (refused, closed, timed out) is no attempt: it is retried until
+the endpoint has been unreachable for ``endpoint.UNREACHABLE_AFTER_S``, then the replay stops
+and those rows stay unsent for a resume. Records Firehose answered with an error on every
+attempt are returned as failures, for the worker to write as dead letters (``deadletters``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from botocore.exceptions import (
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import ClientError
 
 from txviz_pipeline import aws
+from txviz_pipeline.ingest.replay.endpoint import (
+    CONNECT_TIMEOUT_S,
+    NETWORK_RETRY_CAP_S,
+    READ_TIMEOUT_S,
+    EndpointUnreachable,
+    Reachability,
+    endpoint_of,
+    is_network_error,
+    network_cause,
+)
 from txviz_pipeline.ingest.replay.errors import ReplayError
-from txviz_pipeline.ingest.replay.plan import row_id_of
 from txviz_pipeline.ingest.replay.ratelimit import RateLimiter
-from txviz_pipeline.private_files import private_dir, private_opener
+from txviz_pipeline.redact import scrub
 from txviz_pipeline.schema import REPLAY_ID_FIELD
-from txviz_pipeline.settings import REPLAY_FAILED_PREFIX, Settings
+from txviz_pipeline.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +56,6 @@ RETRYABLE_CODES = frozenset(
         "RequestTimeoutException",
         "SlowDown",
     }
-)
-_NETWORK_ERRORS = (
-    EndpointConnectionError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    ReadTimeoutError,
 )
 _RNG = random.Random()
 
@@ -117,12 +112,13 @@ def classify_error(exc: BaseException) -> tuple[str, str, bool]:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         code = str(err.get("Code") or "Unknown")
-        message = str(err.get("Message") or exc)
+        # AWS may quote a rejected value: digit runs masked, the length capped.
+        message = scrub(str(err.get("Message") or exc))[:300]
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         return code, message, code in RETRYABLE_CODES or status >= 500 or status == 429
-    if isinstance(exc, _NETWORK_ERRORS):
+    if is_network_error(exc):
         return type(exc).__name__, str(exc), True
-    return type(exc).__name__, str(exc), False
+    return type(exc).__name__, scrub(str(exc))[:300], False
 
 
 def send_batch(
@@ -132,36 +128,55 @@ def send_batch(
     *,
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so sharing the default is safe
     limiter: RateLimiter | None = None,
+    reach: Reachability | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
 ) -> SendOutcome:
-    """Put ``records`` with PutRecordBatch, resending exactly the failed entries."""
+    """Put ``records`` with PutRecordBatch, resending exactly the failed entries.
+
+    Network errors are retried until ``reach`` (shared by the replay's workers) says the
+    endpoint has been unreachable too long; then ``EndpointUnreachable`` leaves every record
+    of the batch unsent (never a dead letter), for a resume to send.
+    """
     rng = rng or _RNG
+    reach = reach or Reachability()
     outcome = SendOutcome()
     pending = list(range(len(records)))
     entries = [{"Data": r} for r in records]
     total_bytes = sum(map(len, records))
     last_error: dict[int, tuple[str, str]] = {}
+    network_failures = 0
     while pending:
-        outcome.attempts += 1
-        attempt = outcome.attempts
         call = entries if len(pending) == len(entries) else [entries[i] for i in pending]
         if limiter is not None:
             nbytes = total_bytes if call is entries else sum(len(records[i]) for i in pending)
             limiter.acquire(len(call), nbytes, 1)
+        started = clock()
         try:
             response = client.put_record_batch(DeliveryStreamName=stream, Records=call)
         except Exception as exc:
+            if is_network_error(exc):
+                down_s = reach.failed(started)
+                if down_s >= reach.give_up_s:
+                    cause = network_cause(exc)
+                    raise EndpointUnreachable(endpoint_of(client), down_s, cause) from None
+                network_failures += 1
+                outcome.retried += len(pending)
+                sleep(min(NETWORK_RETRY_CAP_S, retry.backoff(network_failures, rng)))
+                continue
+            reach.answered()
             code, message, retryable = classify_error(exc)
             if not retryable:
                 raise FatalSendError(
                     f"Firehose PutRecordBatch to delivery stream {stream!r} failed with "
                     f"{code}: {message}" + _hint(code)
-                ) from exc
+                ) from None
             still_failing = pending
             for i in pending:
                 last_error[i] = (code, message)
         else:
+            reach.answered()
             still_failing = []
             if response.get("FailedPutCount", 0):
                 answers = response.get("RequestResponses", [])
@@ -173,6 +188,9 @@ def send_batch(
                     if answer.get("ErrorCode"):
                         still_failing.append(i)
                         last_error[i] = (answer["ErrorCode"], answer.get("ErrorMessage", ""))
+        # Only answered calls count as attempts: an unreachable endpoint has its own deadline.
+        outcome.attempts += 1
+        attempt = outcome.attempts
         outcome.sent += len(pending) - len(still_failing)
         pending = still_failing
         if pending and attempt < retry.max_attempts:
@@ -193,73 +211,23 @@ def _hint(code: str) -> str:
 
 
 def firehose_client(settings: Settings) -> Any:
-    """The replay's Firehose client: botocore retries off, the replay retries per record."""
-    return aws.client("firehose", settings, max_attempts=1)
+    """The replay's Firehose client: botocore retries off, the replay retries per record; short
+    timeouts, so a hung endpoint is seen (see ``endpoint``)."""
+    return aws.client(
+        "firehose",
+        settings,
+        max_attempts=0,  # botocore's retries, the first call not counted: none
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+    )
 
 
-# --------------------------------------------------------------------------------------------
-# Dead letters
-
-
-class DeadLetter(NamedTuple):
-    """A record given up on: the line as sent, why, and after how many attempts (0: never)."""
-
-    line: bytes
-    code: str
-    reason: str
-    attempts: int
-
-
-def dead_letter_lines(letters: list[DeadLetter]) -> bytes:
-    """NDJSON dead-letter lines {"row_id", "reason", "error_code", "attempts", "data"}."""
-    out = []
-    for letter in letters:
-        line = letter.line
-        data = line[:-1] if line.endswith(b"\n") else line
-        out.append(
-            json.dumps(
-                {
-                    "row_id": row_id_of(data),
-                    "reason": letter.reason,
-                    "error_code": letter.code,
-                    "attempts": letter.attempts,
-                    "data": data.decode("utf-8", errors="replace"),
-                }
-            )
-        )
-    return ("\n".join(out) + "\n").encode()
-
-
-def dead_letter_key(replay_id: str, first_row: int, end_row: int) -> str:
-    # Keyed by row range, so a resumed replay that fails the same rows rewrites the same object.
-    return f"{REPLAY_FAILED_PREFIX}{replay_id}/rows-{first_row:010d}-{end_row:010d}.ndjson"
-
-
-class DeadLetterWriter:
-    """Writes one batch's dead letters to S3, or to a local file if S3 itself fails."""
-
-    def __init__(self, settings: Settings, replay_id: str) -> None:
-        self.settings = settings
-        self.replay_id = replay_id
-        self._s3: Any = None
-
-    def write(self, first_row: int, end_row: int, body: bytes) -> str | None:
-        """Store a batch's dead letters; returns the local path if S3 failed, else None."""
-        settings = self.settings
-        key = dead_letter_key(self.replay_id, first_row, end_row)
-        try:
-            if self._s3 is None:
-                self._s3 = aws.client("s3", settings)
-            self._s3.put_object(Bucket=settings.bucket, Key=key, Body=body)
-            return None
-        except Exception as exc:
-            path = settings.dead_letter_dir / key
-            logger.warning(
-                "dead letter to s3://%s/%s failed (%s); writing %s", settings.bucket, key, exc, path
-            )
-            private_dir(path.parent)
-            tmp = path.with_suffix(".tmp")
-            with open(tmp, "wb", opener=private_opener) as f:
-                f.write(body)
-            os.replace(tmp, path)
-            return str(path)
+def replay_s3_client(settings: Settings) -> Any:
+    """S3 for dead letters, checkpoints and manifests: the same short timeouts, one retry."""
+    return aws.client(
+        "s3",
+        settings,
+        max_attempts=1,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+    )

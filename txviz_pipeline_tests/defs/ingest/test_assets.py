@@ -89,6 +89,8 @@ def test_firehose_replay_lands_every_row_and_reconciles(embedded_stack, tmp_path
         ROWS,
         0,
     )
+    assert meta["complete"] and meta["dead_lettered"] == 0
+    assert "| started |" in meta["events"]
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.passed, evaluation.description
     assert evaluation.metadata["landed_ok"].value == ROWS

@@ -9,6 +9,7 @@ import pytest
 from txviz_pipeline import aws
 from txviz_pipeline.ingest.replay.api import ReplayError, ReplayOptions, replay
 from txviz_pipeline.ingest.replay.plan import MAX_RECORD_BYTES, RECORD_TOO_LARGE
+from txviz_pipeline.redact import redacted
 from txviz_pipeline.settings import REPLAY_FAILED_PREFIX
 from txviz_pipeline_tests.ingest.replay import fakes
 from txviz_pipeline_tests.ingest.replay.data import (
@@ -106,16 +107,27 @@ def test_failures_are_retried_or_dead_lettered_and_counts_reconcile(tmp_path, mo
     assert {d["row_id"] for d in letters} == dead
     too_large = next(d for d in letters if d["row_id"] == 700)
     assert too_large["error_code"] == RECORD_TOO_LARGE and too_large["attempts"] == 0
-    assert json.loads(too_large["data"])["row_id"] == 700
+    assert too_large["permanent"] is True and too_large["replay_id"] == "faulty"
+    extra = {"reason", "error_code", "attempts", "permanent"}
     for d in letters:
+        # Redacted: what an operator needs to find and fix the row, no card or person.
+        assert not {"cc_num", "first", "last", "street", "dob", "data"} & set(d)
+        assert d["card_last4"] == record(0, START)["cc_num"][-4:]
         if d["row_id"] != 700:
-            assert (d["error_code"], d["attempts"]) == ("InternalFailure", 4)
+            assert (d["error_code"], d["attempts"], d["permanent"]) == ("InternalFailure", 4, False)
             assert "not accepted after 4 attempts" in d["reason"]
-            # What was sent: the record tagged with the replay that sent it.
+            # The record as sent (tagged with its replay), through redact.redacted.
             sent = {**record(d["row_id"], START), "replay_id": "faulty"}
-            assert json.loads(d["data"]) == sent
+            assert {k: v for k, v in d.items() if k not in extra} == redacted(sent)
     manifest = read_json(moto_settings, "replays/faulty/manifest.json")
-    assert manifest["sent"] + manifest["failed"] == 1_200 and manifest["complete"]
+    assert manifest["sent"] + manifest["failed"] == 1_200
+    # Every row handled, but not every row accepted: the replay is not complete.
+    assert manifest["dead_lettered"] == len(dead) and manifest["permanent"] == 1
+    assert not manifest["complete"] and not result.complete
+    checkpoint = json.loads((moto_settings.checkpoint_dir / "faulty.json").read_text())
+    assert checkpoint["next_row"] == 1_200 and not checkpoint["complete"]
+    assert (checkpoint["dead_lettered"], checkpoint["permanent"]) == (len(dead), 1)
+    assert checkpoint["dead_letter_prefix"] == f"{REPLAY_FAILED_PREFIX}faulty/"
 
 
 @pytest.mark.integration

@@ -117,3 +117,22 @@ def test_the_launchpad_config_maps_to_the_options_in_one_step():
     assert ReplayConfig(replay_id="given").named("run-1").replay_id == "given"
     with pytest.raises(ValueError, match="processes"):
         ReplayConfig(processes=0)
+
+
+def test_resend_is_a_flag_and_takes_no_csv():
+    import argparse
+
+    from txviz_pipeline.ingest.replay.command import options_of
+    from txviz_pipeline.ingest.replay.options import add_cli_flags
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("path", nargs="?")
+    add_cli_flags(parser)
+    options = options_of(parser.parse_args(["--resend-dead-letters", "r-1"]))
+    assert options.resend_dead_letters == "r-1"
+    with pytest.raises(ValueError, match="give no CSV"):
+        options_of(parser.parse_args(["x.csv", "--resend-dead-letters", "r-1"]))
+    with pytest.raises(ValueError, match="give a CSV to replay, or --resend-dead-letters"):
+        options_of(parser.parse_args([]))
+    with pytest.raises(ValueError, match="invalid replay id"):
+        options_of(parser.parse_args(["--resend-dead-letters", "../x"]))

@@ -150,3 +150,66 @@ def test_counts_add_up_in_the_checkpoint_and_a_worker_failure_is_kept():
     assert (cp.sent, cp.retried, cp.failed, cp.batches) == (1_248, 8, 2, 12)
     assert (t.sent, t.retried, t.failed, t.bytes, t.batches) == (248, 8, 2, 4_000, 2)
     assert t.dead_letter_local == ["/tmp/dl"] and t.fatal == "boom"
+
+
+def test_dead_letters_are_counted_apart_and_keep_the_replay_incomplete():
+    store, clock = MemoryStore(), Clock()
+    t = tracker(store, clock)
+    t.on_result(BatchDone(0, 97, 0, 3, 1_000, "/tmp/dl-0", 1))
+    t.on_result(BatchDone(1, 148, 0, 2, 1_000, None, 0))
+    for seq in (2, 3):
+        t.on_result(done(seq, sent=1))
+    t.save()
+    cp = store.saved[-1]
+    assert cp.next_row == 420 and (cp.dead_lettered, cp.permanent) == (5, 1)
+    assert cp.dead_letter_local == ["/tmp/dl-0"]
+    assert cp.dead_letter_prefix == "errors/replay-failed/r/"
+    assert not cp.done(420)  # handled, but five rows were never accepted
+    cp.dead_lettered = 0
+    assert cp.done(420) and not cp.done(421)
+    assert [e.kind for e in t.events] == ["dead-lettered", "dead-lettered"]
+    assert t.events[0].message == "3 rows dead-lettered (1 permanent) in /tmp/dl-0"
+
+
+def test_a_replay_with_batches_out_and_no_ack_is_stalled_until_one_comes():
+    store, clock, progress, events = MemoryStore(), Clock(), [], []
+    t = tracker(store, clock, progress)
+    t.on_event = events.append
+    t.on_result(done(0))
+    clock.now += 9.9
+    t.tick(force=True)
+    assert progress[-1].stalled_s is None and progress[-1].describe() == ""
+    clock.now += 0.1
+    t.tick(force=True)
+    assert progress[-1].stalled_s == 10.0
+    assert progress[-1].describe() == "stalled: no batch acknowledged for 10 s"
+    clock.now += 5
+    t.tick(force=True)
+    assert progress[-1].stalled_s == 15.0
+    t.on_result(done(1))
+    t.tick(force=True)
+    assert progress[-1].stalled_s is None
+    assert [(e.kind, e.message) for e in events] == [
+        ("stalled", "stalled: no batch acknowledged for 10 s"),
+        ("resumed", "batches acknowledged again after 15 s"),
+    ]
+
+
+def test_a_replay_waiting_for_its_schedule_is_not_stalled():
+    store, clock, events = MemoryStore(), Clock(), []
+    t = Tracker(
+        Checkpoint("r", "ds", 1_000),
+        store,
+        1_000,
+        checkpoint_every_s=1.0,
+        progress_every_s=2.0,
+        on_progress=None,
+        clock=clock,
+        on_event=events.append,
+    )
+    clock.now += 600  # nothing out: a time-compressed replay between two batches
+    t.tick()
+    t.dispatched(0, 0, 100)
+    clock.now += 9
+    t.tick()
+    assert events == [] and t.stalled_s is None

@@ -12,9 +12,9 @@ import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
 
+from txviz_pipeline.ingest.replay.deadletters import DeadLetterWriter
 from txviz_pipeline.ingest.replay.ratelimit import Limits, RateLimiter
 from txviz_pipeline.ingest.replay.send import (
-    DeadLetterWriter,
     Failure,
     FatalSendError,
     RetryPolicy,
@@ -153,3 +153,14 @@ def test_tag_records_names_the_replay_in_every_record():
     assert [json.loads(x) for x in records[:2]] == [{**x, "replay_id": "replay-7"} for x in lines]
     assert records[2] == b"not json\n"
     assert all(r.endswith(b"\n") and r.count(b"\n") == 1 for r in records)
+
+
+def test_an_error_quoting_a_record_is_masked_and_capped():
+    client, stub = stubbed_firehose()
+    quoted = "Value '4652123412341234 " + "x" * 1_000 + "' at 'records.1.member.data' is invalid"
+    stub.add_client_error("put_record_batch", "ValidationException", quoted, 400)
+    with stub, pytest.raises(FatalSendError) as caught:
+        send_batch(client, "s", records(1), sleep=lambda s: None)
+    message = str(caught.value)
+    assert "4652123412341234" not in message and "[redacted]" in message
+    assert len(message) < 400
