@@ -1,4 +1,5 @@
-"""The blocking reconciliation check of every replay: sent = landed Ok + failed + dropped."""
+"""The blocking reconciliation check of every replay: sent = landed Ok + quarantined +
+processing-failed + dropped."""
 
 import time
 from datetime import UTC, datetime, timedelta
@@ -29,8 +30,8 @@ def this_runs_replay(context: dg.AssetCheckExecutionContext) -> dg.EventLogEntry
 @dg.asset_check(
     asset=firehose_replay,
     blocking=True,
-    description="Every row the replay sent landed Ok, failed processing with a reason, or was "
-    "dropped; rows that did not are named.",
+    description="Every row the replay sent landed Ok, was quarantined with a reason, failed "
+    "processing or was dropped, dead letters re-sent included; rows that did not are named.",
 )
 def replay_reconciles(
     context: dg.AssetCheckExecutionContext, aws: AwsResource, guards: GuardsResource
@@ -70,9 +71,11 @@ def replay_reconciles(
             "rows": result.rows,
             "sent": result.sent,
             "landed_ok": result.landed_ok,
+            "quarantined": result.quarantined,
             "processing_failed": result.processing_failed,
             "dropped": result.dropped,
             "dead_lettered": result.dead_lettered,
+            "resent": result.resent,
             "duplicates": result.duplicates,
             "missing": len(result.missing),
             "missing_row_ids": ", ".join(map(str, result.missing[:20])) or "none",
