@@ -293,3 +293,14 @@ def test_template_passes_cfn_lint():
     assert not problems, "\n".join(
         f"{m.rule.id} line {m.linenumber}: {m.message}" for m in problems
     )
+
+
+def test_pipeline_policy_lets_the_replay_write_and_resend_its_dead_letters(template):
+    writable = {
+        resolve(template, r)
+        for s in statements(template, "PipelinePolicy")
+        if {"s3:PutObject", "s3:DeleteObject"} <= set(s["Action"])
+        for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+    }
+    assert f"<TransactionsBucket.Arn>/{settings.REPLAY_FAILED_PREFIX}*" in writable
+    assert "<TransactionsBucket.Arn>/errors/*" not in writable  # Firehose's own error records
