@@ -16,8 +16,8 @@ from txviz_pipeline_tests.ingest.replay.child import start, wait_for_row
 from txviz_pipeline_tests.ingest.replay.data import create_stream, write_dataset
 
 ROWS = 6_000
-# The product promises 2 s; the test allows a loaded machine more and prints what it measured.
-GONE_WITHIN_S = 10.0
+# The product promises 2 s (about 0.1 s measured); the test holds it to that and prints the times.
+GONE_WITHIN_S = 2.0
 
 
 def parent_of(pid: int) -> int:
