@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 from typing import Any
+
+from records import process_records
+from response import Result
 
 TEST_KEY = "test-card-token-key-0123456789"
 STREAM_ARN = "arn:aws:firehose:us-east-1:123456789012:deliverystream/txviz-transactions"
@@ -91,3 +95,21 @@ def decode(data: str) -> dict[str, Any]:
     raw = base64.b64decode(data)
     assert raw.endswith(b"\n") and raw.count(b"\n") == 1
     return json.loads(raw)
+
+
+NOW = datetime(2024, 6, 1, 12, 0, 0, 123000, tzinfo=UTC)
+KEY = TEST_KEY.encode()
+
+
+def run(*records: dict | bytes, **kwargs) -> list[Result]:
+    """``records`` through the processor as one Firehose batch at ``NOW``."""
+    entries = [
+        {"recordId": f"r{i}", "data": b64(r if isinstance(r, bytes) else line(r))}
+        for i, r in enumerate(records)
+    ]
+    return process_records(entries, KEY, now=NOW, **kwargs)
+
+
+def one(rec: dict | bytes) -> Result:
+    (res,) = run(rec)
+    return res

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from handler import CARD_TOKEN_KEY_ENV, handler
+from handler import handler
 from records import process_records
 
 from .builders import TEST_KEY
@@ -52,8 +52,7 @@ PERSONAL = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_corpus_case(case: dict[str, Any], monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(CARD_TOKEN_KEY_ENV, TEST_KEY)
+def test_corpus_case(case: dict[str, Any]):
     data = build_data(case)
     copies = 2 if case.get("twice") else 1
     entries = [{"recordId": f"{case['name']}-{i}", "data": data} for i in range(copies)]

@@ -8,11 +8,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-import pytest
 import quarantine
 import scoring
 import validate
-from handler import CARD_TOKEN_KEY_ENV, handler
+from handler import handler
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from records import process_records
@@ -22,11 +21,6 @@ from txviz_pipeline import redact, schema
 from .builders import BASE_RECORD, TEST_KEY, b64, decode, event, line, numbered
 
 SAMPLE_EVENT = Path(__file__).with_name("fixtures") / "direct-put-event.json"
-
-
-@pytest.fixture(autouse=True)
-def card_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(CARD_TOKEN_KEY_ENV, TEST_KEY)
 
 
 def test_lambda_schema_agrees():
