@@ -8,6 +8,8 @@ both lets the panels run their SQL unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,33 +33,50 @@ class Snapshot:
     speed: SpeedStats | None = None
 
 
-def read_snapshot(path: Path, speed: SpeedLayer | None = None) -> Snapshot | None:
-    """Every panel over the SPICE at ``path`` and the speed layer's fresh rows; None if neither
-    has any data yet."""
+@dataclass
+class Session:
+    """One refresh's DuckDB session: its view ``transactions`` is SPICE ∪ speed layer (absent
+    when ``has_data`` is false: no SPICE yet and nothing landed)."""
+
+    con: duckdb.DuckDBPyConnection
+    # The SPICE's load description (spice_refresh row); None before the first SPICE refresh.
+    refresh: dict | None
+    speed: SpeedStats | None
+    has_data: bool
+
+
+@contextmanager
+def dashboard_session(path: Path, speed: SpeedLayer | None = None) -> Iterator[Session]:
+    """A session whose ``transactions`` view holds the SPICE at ``path`` and the speed layer's
+    rows that this SPICE snapshot does not hold; closed on exit."""
     con = duckdb.connect()
     try:
-        spice_table = None
+        spice_table = refresh = stats = None
         if path.exists():
             quoted = str(path).replace("'", "''")
             con.execute(f"ATTACH '{quoted}' AS {SPICE_CATALOG} (READ_ONLY)")
             spice_table = f"{SPICE_CATALOG}.{DATASET_TABLE}"
-        stats = None
+            refresh = con.sql(f"SELECT * FROM {SPICE_CATALOG}.{REFRESH_TABLE}").df()
+            refresh = refresh.iloc[0].to_dict()
         columns = ", ".join(f'"{c}"' for c in DATASET_COLUMNS)
         parts = [f"SELECT {columns} FROM {spice_table}"] if spice_table else []
         if speed is not None:
             fresh, stats = speed.refresh(con, spice_table)
-            if fresh.num_rows or spice_table is None:
-                con.register(FRESH_TABLE, fresh)
-                parts.append(f"SELECT {columns} FROM {FRESH_TABLE}")
-        if spice_table is None and (stats is None or stats.fresh_rows == 0):
-            return None
-        con.execute(f"CREATE VIEW {DATASET_TABLE} AS " + " UNION ALL ".join(parts))
-        panels = {name: run_panel(con, name) for name in PANELS}
-        refresh = None
-        if spice_table is not None:
-            refresh = (
-                con.execute(f"SELECT * FROM {SPICE_CATALOG}.{REFRESH_TABLE}").df().iloc[0].to_dict()
-            )
-        return Snapshot(panels, refresh, stats)
+            con.register(FRESH_TABLE, fresh)
+            parts.append(f"SELECT {columns} FROM {FRESH_TABLE}")
+        has_data = bool(parts) and (spice_table is not None or stats.fresh_rows > 0)
+        if parts:
+            con.execute(f"CREATE VIEW {DATASET_TABLE} AS " + " UNION ALL ".join(parts))
+        yield Session(con, refresh, stats, has_data)
     finally:
         con.close()
+
+
+def read_snapshot(path: Path, speed: SpeedLayer | None = None) -> Snapshot | None:
+    """Every panel over the SPICE at ``path`` and the speed layer's fresh rows; None if neither
+    has any data yet."""
+    with dashboard_session(path, speed) as session:
+        if not session.has_data:
+            return None
+        panels = {name: run_panel(session.con, name) for name in PANELS}
+        return Snapshot(panels, session.refresh, session.speed)
