@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 from txviz_pipeline.compaction.compact import ARRIVAL_HOUR_FMT, parse_landing_lines
 from txviz_pipeline.s3objects import iter_keys
 from txviz_pipeline.serving.queries import DATASET_COLUMNS
-from txviz_pipeline.serving.spice import curated_schema
+from txviz_pipeline.serving.spice import curated_schema, curated_table
 from txviz_pipeline.settings import LANDING_PREFIX, PARTITION_FMT
 
 log = logging.getLogger(__name__)
@@ -100,8 +100,7 @@ class SpeedLayer:
         body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         table, bad = parse_landing_lines(body.split(b"\n"))
         hour = datetime.strptime(key[len(LANDING_PREFIX) :][:13], PARTITION_FMT)
-        column = pa.array([hour.strftime(ARRIVAL_HOUR_FMT)] * table.num_rows, pa.string())
-        return table.append_column("arrival_hour", column), bad
+        return curated_table(table, hour.strftime(ARRIVAL_HOUR_FMT)), bad
 
     def poll(self) -> None:
         """Read the landing objects of the window that this process has not read yet."""
