@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -165,3 +165,16 @@ def test_bad_lines_are_counted_and_left_out(moto_settings, s3):
 
     assert_counts(snapshot.panels["kpis"].iloc[0], records)
     assert snapshot.speed.bad_lines == 2
+
+
+def test_hours_that_leave_the_window_are_forgotten(moto_settings, s3):
+    records = [landing_record(i) for i in range(10)]
+    land(s3, moto_settings.bucket, NEW_HOUR, "a", records)
+    now = [NOW]
+    speed = SpeedLayer(s3, moto_settings.bucket, window_hours=2, clock=lambda: now[0])
+
+    assert read_snapshot(moto_settings.spice_path, speed).speed.fresh_rows == 10
+    now[0] = NOW + timedelta(hours=1)
+    assert read_snapshot(moto_settings.spice_path, speed).speed.fresh_rows == 10
+    now[0] = NOW + timedelta(hours=2)
+    assert read_snapshot(moto_settings.spice_path, speed) is None
