@@ -135,9 +135,11 @@ HAVING SUM(is_fraud) > 0
 ORDER BY fraud_count DESC, fraud_amount DESC, merchant
 LIMIT {TOP_MERCHANTS_LIMIT}
 """,
-    # Card shown by its last four digits only; the token never leaves the dataset.
+    # Newest first as they arrive (processing time). Card shown by its last four digits only;
+    # the token never leaves the dataset.
     "latest_flagged": f"""
 SELECT
+    processed_at,
     event_time,
     card_last4,
     merchant,
@@ -150,7 +152,7 @@ SELECT
     state
 FROM {DATASET_TABLE}
 WHERE fraud_score >= {FLAG_THRESHOLD}
-ORDER BY event_time DESC, trans_num DESC
+ORDER BY processed_at DESC, event_time DESC, trans_num DESC
 LIMIT {LATEST_FLAGGED_LIMIT}
 """,
 }

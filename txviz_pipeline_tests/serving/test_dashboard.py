@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from txviz_pipeline import aws
 from txviz_pipeline.serving.dashboard import app as dashboard_app
-from txviz_pipeline.settings import Settings
-from txviz_pipeline_tests.compaction.records import varied_records
+from txviz_pipeline.settings import LANDING_PREFIX, PARTITION_FMT, Settings
+from txviz_pipeline_tests.compaction.records import landing_record, ndjson, varied_records
 from txviz_pipeline_tests.serving.curated import amount_total
 from txviz_pipeline_tests.serving.spice_files import build_spice
 
@@ -66,3 +69,30 @@ def test_loaded_but_empty_spice_says_so(settings):
     at = run_app()
     assert {m.label: m.value for m in at.metric}["Transactions"] == "0"
     assert any("holds no transactions" in i.value for i in at.info)
+
+
+@pytest.mark.integration
+def test_freshly_landed_records_show_before_any_spice(moto_settings):
+    s3 = aws.client("s3", moto_settings)
+    s3.create_bucket(Bucket=moto_settings.bucket)
+    now = datetime.now(UTC)
+    processed_at = now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    records = [landing_record(i, processed_at=processed_at) for i in range(20)]
+    hour = f"{LANDING_PREFIX}{now.strftime(PARTITION_FMT)}/"
+    # Records 10..19 land twice (at-least-once delivery): the page counts them once.
+    s3.put_object(Bucket=moto_settings.bucket, Key=hour + "a", Body=ndjson(records))
+    s3.put_object(Bucket=moto_settings.bucket, Key=hour + "b", Body=ndjson(records[10:]))
+    st.cache_resource.clear()
+
+    at = run_app()
+
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Transactions"] == "20"
+    assert metrics["Amount"] == f"${amount_total(records):,.2f}"
+    assert any("20 rows just landed, not yet compacted" in c.value for c in at.caption)
+    flagged = at.dataframe[1].value
+    fraud = [r for r in records if r["fraud_score"] >= 0.5]
+    assert len(flagged) == len(fraud)
+    assert (flagged["New"] == "● new").all()
+    assert set(flagged["Card"]) == {f"•••• {r['card_last4']}" for r in fraud}
+    assert set(flagged["Reasons"]) == {"night_hour, shopping_net_category"}

@@ -7,20 +7,26 @@ in a new file atomically, and a reader holding no connection never delays it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import altair as alt
+import botocore.exceptions
 import duckdb
 import pandas as pd
 import streamlit as st
 
-from txviz_pipeline.serving.queries import FLAG_THRESHOLD, PANELS, run_panel
-from txviz_pipeline.serving.spice import REFRESH_TABLE
+from txviz_pipeline import aws
+from txviz_pipeline.serving.queries import FLAG_THRESHOLD
+from txviz_pipeline.serving.snapshot import Snapshot, read_snapshot
+from txviz_pipeline.serving.speed import SpeedLayer
 from txviz_pipeline.settings import Settings
 
-REFRESH_SECONDS = 5
+# Seconds between page updates. The speed layer has a record about 1 s after its Put, so a
+# viewer waits that plus up to this (bench/bench_latency.py --poll 3: p95 under 5 s).
+REFRESH_SECONDS = 3
+# A flagged transaction processed this recently is highlighted as new.
+NEW_FLAG_SECONDS = 60
+NEW_FLAG_STYLE = "background-color: #ffe3ec; font-weight: 600"
 TILE_HEIGHT = 150
 ROW_PX = 35  # st.dataframe row height
 WAITING_MESSAGE = "Waiting for the first refresh of the local SPICE"
@@ -29,23 +35,14 @@ VOLUME_COLOR = "#1c7ed6"
 AMOUNT_COLOR = "#0ca678"
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    panels: dict[str, pd.DataFrame]
-    refresh: dict
-
-
-def read_snapshot(path: Path) -> Snapshot | None:
-    """Every panel from the SPICE at ``path`` in one short read-only session; None if absent."""
-    if not path.exists():
+@st.cache_resource
+def speed_layer(where: tuple[str | None, str, str], _settings: Settings) -> SpeedLayer | None:
+    """One speed layer per dashboard process and S3 ``where`` (endpoint, mode, bucket): it
+    remembers the landing objects it has read. None when there is no S3 to read (neither the
+    embedded stack nor AWS is configured)."""
+    if not (_settings.endpoint_url or _settings.mode == "aws"):
         return None
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        panels = {name: run_panel(con, name) for name in PANELS}
-        refresh = con.execute(f"SELECT * FROM {REFRESH_TABLE}").df().iloc[0].to_dict()
-    finally:
-        con.close()
-    return Snapshot(panels, refresh)
+    return SpeedLayer(aws.client("s3", _settings, max_attempts=2), _settings.bucket)
 
 
 def money(value: float) -> str:
@@ -233,13 +230,23 @@ def age_panel(frame: pd.DataFrame) -> None:
     )
 
 
+def seconds_since(iso_utc: str, now: datetime) -> float:
+    """Seconds from an ISO-8601 UTC time (``...Z``, with or without milliseconds) to ``now``."""
+    then = datetime.fromisoformat(iso_utc.replace("Z", "+00:00"))
+    return (now - then).total_seconds()
+
+
 def flagged_panel(frame: pd.DataFrame) -> None:
     st.subheader(f"Latest flagged transactions (score ≥ {FLAG_THRESHOLD})")
     if frame.empty:
         st.caption("No transaction has been flagged yet.")
         return
+    now = datetime.now(UTC)
+    new = frame.processed_at.map(lambda t: seconds_since(t, now) <= NEW_FLAG_SECONDS)
     table = pd.DataFrame(
         {
+            "New": new.map({True: "● new", False: ""}),
+            "Processed (UTC)": frame.processed_at.str.replace("T", " ").str[:19],
             "Event time (UTC)": frame.event_time.str.replace("T", " ").str.rstrip("Z"),
             "Card": "•••• " + frame.card_last4,
             "Merchant": frame.merchant.map(merchant_name),
@@ -251,8 +258,15 @@ def flagged_panel(frame: pd.DataFrame) -> None:
             "Location": frame.city + ", " + frame.state,
         }
     )
+    styled = table.style.apply(
+        lambda row: [NEW_FLAG_STYLE if new.iloc[row.name] else ""] * len(row), axis=1
+    )
+    st.caption(
+        f"Newest first by processing time; rows processed in the last {NEW_FLAG_SECONDS} s are"
+        " highlighted. Cards show their last four digits only."
+    )
     st.dataframe(
-        table,
+        styled,
         hide_index=True,
         width="stretch",
         column_config={
@@ -265,14 +279,22 @@ def flagged_panel(frame: pd.DataFrame) -> None:
 def status_line(snapshot: Snapshot) -> None:
     refresh = snapshot.refresh
     kpis = snapshot.panels["kpis"].iloc[0]
-    refreshed_at = refresh["refreshed_at"]
-    parts = [
-        f"SPICE refreshed {refreshed_at.replace('T', ' ').rstrip('Z')} UTC"
-        f" ({refresh_age(refreshed_at)})",
-        f"{int(refresh['files']):,} Parquet files",
-        f"{int(refresh['rows']):,} rows",
-        f"{int(refresh['duplicates_removed']):,} duplicates removed",
-    ]
+    if refresh is None:
+        parts = ["SPICE not refreshed yet"]
+    else:
+        refreshed_at = refresh["refreshed_at"]
+        parts = [
+            f"SPICE refreshed {refreshed_at.replace('T', ' ').rstrip('Z')} UTC"
+            f" ({refresh_age(refreshed_at)})",
+            f"{int(refresh['files']):,} Parquet files",
+            f"{int(refresh['rows']):,} rows",
+            f"{int(refresh['duplicates_removed']):,} duplicates removed",
+        ]
+    if snapshot.speed is not None:
+        parts.append(
+            f"{snapshot.speed.fresh_rows:,} rows just landed, not yet compacted"
+            f" ({snapshot.speed.pending_objects:,} landing objects)"
+        )
     if kpis.transactions:
         first, last = (
             t.replace("T", " ")[:16] for t in (kpis.first_event_time, kpis.last_event_time)
@@ -284,17 +306,23 @@ def status_line(snapshot: Snapshot) -> None:
 
 @st.fragment(run_every=REFRESH_SECONDS)
 def live_view() -> None:
-    path = Settings.from_env().spice_path
+    settings = Settings.from_env()
+    path = settings.spice_path
+    speed = speed_layer((settings.endpoint_url, settings.mode, settings.bucket), settings)
     try:
-        snapshot = read_snapshot(path)
+        try:
+            snapshot = read_snapshot(path, speed)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            st.warning(f"Fresh landing records could not be read ({exc}); showing the SPICE only.")
+            snapshot = read_snapshot(path)
     except duckdb.Error as exc:
         st.error(f"The local SPICE at {path} could not be read: {exc}")
         return
     if snapshot is None:
         st.info(
-            f"{WAITING_MESSAGE}: {path} does not exist yet. It appears after the first hourly "
-            "compaction and SPICE refresh; this page checks again every "
-            f"{REFRESH_SECONDS} s.",
+            f"{WAITING_MESSAGE}: {path} does not exist yet and nothing has landed. Data"
+            " appears as soon as records land or the SPICE is refreshed; this page checks"
+            f" again every {REFRESH_SECONDS} s.",
             icon="⏳",
         )
         return

@@ -42,10 +42,22 @@ def dashboard_command(port: int) -> list[str]:
     ]
 
 
+def s3_env(settings: Settings) -> dict[str, str]:
+    """Where the dashboard's speed layer reads landing: the same S3 as the pipeline's."""
+    env = {
+        "TXVIZ_MODE": settings.mode,
+        "TXVIZ_BUCKET": settings.bucket,
+        "AWS_REGION": settings.region,
+    }
+    if settings.endpoint_url:
+        env["AWS_ENDPOINT_URL"] = settings.endpoint_url
+    return env
+
+
 def start_dashboard(settings: Settings, port: int) -> subprocess.Popen:
     """Start the dashboard in its own process group; output goes to <home>/logs/dashboard.log."""
     log_path = settings.home / "logs" / "dashboard.log"
-    env = {**os.environ, "TXVIZ_HOME": str(settings.home)}
+    env = {**os.environ, "TXVIZ_HOME": str(settings.home), **s3_env(settings)}
     proc = start_group(dashboard_command(port), env=env, log_path=log_path)
     log.info("dashboard starting on %s (pid %d, log %s)", dashboard_url(port), proc.pid, log_path)
     return proc
