@@ -1,0 +1,78 @@
+"""Sensors that turn failed checks and failed runs into alerts on the SNS alerts topic."""
+
+import time
+
+import dagster as dg
+
+from txviz_pipeline.alerts.alert import NONE, Alert
+from txviz_pipeline.alerts.notify import deliver
+from txviz_pipeline.defs.alerts.evaluations import (
+    CheckCursor,
+    decide,
+    new_evaluations,
+    with_partitions,
+)
+from txviz_pipeline.defs.ingest.jobs import replay_transactions_job
+from txviz_pipeline.defs.landing.jobs import process_landing_job
+from txviz_pipeline.defs.resources import AwsResource
+from txviz_pipeline.defs.serving.jobs import refresh_spice_job
+
+# A run's failure message can be long (a stack trace's summary): the alert links to the run.
+ERROR_MAX_CHARS = 500
+
+
+@dg.sensor(
+    minimum_interval_seconds=10,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Publishes one alert on the txviz-alerts SNS topic per failed or warned "
+    "asset-check evaluation (from runs and sensors), holds repeats of a (check, partition) back "
+    "for the cool-down, and publishes 'resolved' when the check passes again.",
+)
+def check_evaluation_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
+    settings = aws.settings()
+    cursor = CheckCursor.from_cursor(context.cursor)
+    now = time.time()
+    check_keys = sorted(context.repository_def.asset_graph.asset_check_keys, key=str)
+    records = new_evaluations(context.instance.event_log_storage, check_keys, cursor, now)
+    records = with_partitions(context.instance, records)
+    decisions = decide(settings, records, cursor, now)
+    for alert in decisions.alerts:
+        message_id = deliver(settings, alert)
+        context.log.info("alert %s (%s): %s", message_id, alert.key, alert.subject())
+    for key in decisions.held_back:
+        context.log.info("held back a repeat alert for %s (cool-down)", key)
+    if decisions.alerts:
+        return dg.SensorResult(cursor=cursor.to_cursor())
+    return dg.SensorResult(
+        cursor=cursor.to_cursor(),
+        skip_reason=f"{len(records)} new evaluations, no alert "
+        f"({len(decisions.held_back)} held back in the cool-down)",
+    )
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=[replay_transactions_job, process_landing_job, refresh_spice_job],
+    minimum_interval_seconds=10,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Publishes an alert on the txviz-alerts SNS topic for every failed run of the "
+    "replay, landing and SPICE jobs, with the error and a link to the run.",
+)
+def run_failure_alert_sensor(context: dg.RunFailureSensorContext, aws: AwsResource):
+    settings = aws.settings()
+    run = context.dagster_run
+    error = context.failure_event.message or "the run failed"
+    if len(error) > ERROR_MAX_CHARS:
+        error = error[: ERROR_MAX_CHARS - 3] + "..."
+    partition = run.tags.get("dagster/partition", NONE)
+    alert = Alert(
+        kind="run_failure",
+        severity="ERROR",
+        title=f"{run.job_name} failed" + (f" on {partition}" if partition != NONE else ""),
+        key=f"run:{run.run_id}",
+        partition=partition,
+        description=error,
+        figures={"job": run.job_name, "run_id": run.run_id},
+        link=f"{settings.dagster_ui}/runs/{run.run_id}",
+    )
+    message_id = deliver(settings, alert)
+    context.log.info("alert %s: %s", message_id, alert.subject())
