@@ -77,6 +77,19 @@ DATA_DIRS_ENV = "TXVIZ_DATA_DIRS"
 # The Dagster UI's address in alert links (default: http://127.0.0.1:<dagster port>).
 DAGSTER_URL_ENV = "TXVIZ_DAGSTER_URL"
 ALERT_COOLDOWN_ENV = "TXVIZ_ALERT_COOLDOWN_MINUTES"
+# Fraud alert thresholds (txviz_pipeline/alerts/fraud.py): name -> (variable, default).
+FRAUD_THRESHOLDS: dict[str, tuple[str, float]] = {
+    # A spike: in the last window, at least min_flagged flagged records at a rate of at least
+    # spike_factor x the baseline's (and at least min_rate).
+    "window_minutes": ("TXVIZ_FRAUD_WINDOW_MINUTES", 5),
+    "baseline_minutes": ("TXVIZ_FRAUD_BASELINE_MINUTES", 60),
+    "spike_factor": ("TXVIZ_FRAUD_SPIKE_FACTOR", 3.0),
+    "min_flagged": ("TXVIZ_FRAUD_MIN_FLAGGED", 5),
+    "min_rate": ("TXVIZ_FRAUD_MIN_RATE", 0.05),
+    # A card burst: burst_flags flagged records of one card within burst_minutes.
+    "burst_flags": ("TXVIZ_CARD_BURST_FLAGS", 3),
+    "burst_minutes": ("TXVIZ_CARD_BURST_MINUTES", 10),
+}
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,9 @@ class Settings:
     # None: the local Dagster UI on 127.0.0.1:<dagster_port> (see ``dagster_ui``).
     dagster_url: str | None = None
     alert_cooldown_minutes: float = DEFAULT_ALERT_COOLDOWN_MINUTES
+    fraud_thresholds: dict[str, float] = field(
+        default_factory=lambda: {name: default for name, (_, default) in FRAUD_THRESHOLDS.items()}
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -135,6 +151,10 @@ class Settings:
             alert_cooldown_minutes=_seconds(
                 env, ALERT_COOLDOWN_ENV, DEFAULT_ALERT_COOLDOWN_MINUTES
             ),
+            fraud_thresholds={
+                name: _seconds(env, variable, default)
+                for name, (variable, default) in FRAUD_THRESHOLDS.items()
+            },
         )
 
     @property
@@ -145,6 +165,11 @@ class Settings:
     def dagster_ui(self) -> str:
         """The Dagster UI's base URL, for links in alerts."""
         return self.dagster_url or f"http://{LOCALHOST}:{self.dagster_port}"
+
+    @property
+    def dashboard_url(self) -> str | None:
+        """The local dashboard, in fraud alerts on the embedded stack (None on AWS)."""
+        return f"http://{LOCALHOST}:{self.dashboard_port}" if self.embedded else None
 
     @property
     def data_folders(self) -> tuple[Path, ...]:

@@ -59,6 +59,7 @@ def test_jobs_sensors_schedules(repo):
         "landing_freshness_sensor",
         "check_evaluation_sensor",
         "run_failure_alert_sensor",
+        "fraud_activity_sensor",
     }
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
     schedules = {s.name: s for s in repo.schedule_defs}

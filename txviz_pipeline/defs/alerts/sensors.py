@@ -4,6 +4,7 @@ import time
 
 import dagster as dg
 
+from txviz_pipeline.alerts import fraud
 from txviz_pipeline.alerts.alert import NONE, Alert
 from txviz_pipeline.alerts.notify import deliver
 from txviz_pipeline.defs.alerts.evaluations import (
@@ -16,6 +17,8 @@ from txviz_pipeline.defs.ingest.jobs import replay_transactions_job
 from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.resources import AwsResource
 from txviz_pipeline.defs.serving.jobs import refresh_spice_job
+from txviz_pipeline.landing.scanner import s3_key_lister, scan_landing
+from txviz_pipeline.settings import LANDING_PREFIX
 
 # A run's failure message can be long (a stack trace's summary): the alert links to the run.
 ERROR_MAX_CHARS = 500
@@ -76,3 +79,41 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, aws: AwsResour
     )
     message_id = deliver(settings, alert)
     context.log.info("alert %s: %s", message_id, alert.subject())
+
+
+@dg.sensor(
+    minimum_interval_seconds=10,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Reads new landing objects and publishes fraud alerts on the txviz-alerts SNS "
+    "topic: a spike in flagged transactions over the rolling baseline (overall, per category, "
+    "per state) and a burst of flags on one card; thresholds from TXVIZ_FRAUD_* settings.",
+)
+def fraud_activity_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
+    settings = aws.settings()
+    thresholds = fraud.Thresholds.from_settings(settings)
+    state = fraud.FraudState.from_cursor(context.cursor)
+    s3 = aws.client("s3")
+    # An hour back covers the longest rule with margin; the tallies keep their own minutes.
+    scan = scan_landing(s3_key_lister(s3, settings.bucket), state.seen, lookback_hours=1)
+    state.seen = scan.cursor
+    records = 0
+    for keys in scan.new_keys.values():
+        for key in keys:
+            if key.startswith(LANDING_PREFIX):
+                body = s3.get_object(Bucket=settings.bucket, Key=key)["Body"].read()
+                records += fraud.tally_lines(state.tallies, body.splitlines())
+    now = time.time()
+    now_minute = int(now // 60)
+    state.tallies.forget_before(now_minute - fraud.horizon(thresholds))
+    findings = fraud.spikes(state.tallies, now_minute, thresholds, settings)
+    findings += fraud.bursts(state.tallies, now_minute, thresholds)
+    alerts = fraud.decide(findings, state.open, now, settings.alert_cooldown_minutes * 60)
+    for alert in alerts:
+        message_id = deliver(settings, alert)
+        context.log.info("alert %s (%s): %s", message_id, alert.key, alert.subject())
+    if alerts:
+        return dg.SensorResult(cursor=state.to_cursor())
+    return dg.SensorResult(
+        cursor=state.to_cursor(),
+        skip_reason=f"{records} new landing records, no fraud alert",
+    )
