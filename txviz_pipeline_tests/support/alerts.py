@@ -18,7 +18,8 @@ def subscribe_queue(settings: Settings) -> str:
 
 def receive(settings: Settings, queue_url: str, wait_s: float = 1.0) -> list[dict]:
     """Every message in the queue within ``wait_s`` (SNS envelopes; attributes as name ->
-    value under ``attributes``), deleted once read."""
+    value under ``attributes``, SQS's receipt time under ``sent_timestamp``), deleted once
+    read. Returns as soon as messages arrived and the queue is empty again."""
     sqs = aws.client("sqs", settings)
     messages: list[dict] = []
     deadline = time.monotonic() + wait_s
@@ -27,6 +28,7 @@ def receive(settings: Settings, queue_url: str, wait_s: float = 1.0) -> list[dic
         response = sqs.receive_message(
             QueueUrl=queue_url,
             MaxNumberOfMessages=10,
+            AttributeNames=["SentTimestamp"],
             WaitTimeSeconds=max(0, min(20, int(remaining))),
         )
         batch = response.get("Messages", [])
@@ -35,9 +37,11 @@ def receive(settings: Settings, queue_url: str, wait_s: float = 1.0) -> list[dic
             envelope["attributes"] = {
                 k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()
             }
+            # When SQS received it, in epoch seconds.
+            envelope["sent_timestamp"] = int(m["Attributes"]["SentTimestamp"]) / 1000
             messages.append(envelope)
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
-        if not batch and remaining <= 0:
+        if not batch and (messages or remaining <= 0):
             return messages
         if not batch:
             time.sleep(0.2)

@@ -39,18 +39,24 @@ def check_evaluation_sensor(context: dg.SensorEvaluationContext, aws: AwsResourc
     records = new_evaluations(context.instance.event_log_storage, check_keys, cursor, now)
     records = with_partitions(context.instance, records)
     decisions = decide(settings, records, cursor, now)
-    for alert in decisions.alerts:
-        message_id = deliver(settings, alert)
-        context.log.info("alert %s (%s): %s", message_id, alert.key, alert.subject())
     for key in decisions.held_back:
         context.log.info("held back a repeat alert for %s (cool-down)", key)
-    if decisions.alerts:
-        return dg.SensorResult(cursor=cursor.to_cursor())
-    return dg.SensorResult(
-        cursor=cursor.to_cursor(),
-        skip_reason=f"{len(records)} new evaluations, no alert "
+    return _published(
+        context,
+        settings,
+        decisions.alerts,
+        cursor.to_cursor(),
+        f"{len(records)} new evaluations, no alert "
         f"({len(decisions.held_back)} held back in the cool-down)",
     )
+
+
+def _published(context, settings, alerts: list[Alert], cursor: str, quiet: str):
+    """Deliver ``alerts``; the tick's result with ``cursor`` (``quiet`` when there were none)."""
+    for alert in alerts:
+        message_id = deliver(settings, alert)
+        context.log.info("alert %s (%s): %s", message_id, alert.key, alert.subject())
+    return dg.SensorResult(cursor=cursor, skip_reason=None if alerts else quiet)
 
 
 @dg.run_failure_sensor(
@@ -108,12 +114,10 @@ def fraud_activity_sensor(context: dg.SensorEvaluationContext, aws: AwsResource)
     findings = fraud.spikes(state.tallies, now_minute, thresholds, settings)
     findings += fraud.bursts(state.tallies, now_minute, thresholds)
     alerts = fraud.decide(findings, state.open, now, settings.alert_cooldown_minutes * 60)
-    for alert in alerts:
-        message_id = deliver(settings, alert)
-        context.log.info("alert %s (%s): %s", message_id, alert.key, alert.subject())
-    if alerts:
-        return dg.SensorResult(cursor=state.to_cursor())
-    return dg.SensorResult(
-        cursor=state.to_cursor(),
-        skip_reason=f"{records} new landing records, no fraud alert",
+    return _published(
+        context,
+        settings,
+        alerts,
+        state.to_cursor(),
+        f"{records} new landing records, no fraud alert",
     )

@@ -10,7 +10,11 @@ import pytest
 from txviz_pipeline import aws
 from txviz_pipeline.alerts.store import open_alerts, recent_alerts
 from txviz_pipeline.definitions import defs
-from txviz_pipeline.defs.alerts.sensors import check_evaluation_sensor, run_failure_alert_sensor
+from txviz_pipeline.defs.alerts.sensors import (
+    check_evaluation_sensor,
+    fraud_activity_sensor,
+    run_failure_alert_sensor,
+)
 from txviz_pipeline.defs.partitions import landing_hours
 from txviz_pipeline.defs.resources import AwsResource
 from txviz_pipeline.settings import ALERT_COOLDOWN_ENV, DAGSTER_URL_ENV
@@ -212,3 +216,45 @@ def test_a_failed_run_raises_one_error_alert(alerting):
     assert message["Subject"] == f"[txviz ERROR] __ephemeral_asset_job__ failed on {HOUR}"
     assert f"In Dagster: http://dagster.example:3999/runs/{result.run_id}" in message["Message"]
     assert "failing_asset" in message["Message"]
+
+
+def landing_line(token: str, score: float, category: str = "misc_net") -> bytes:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        f'{{"processed_at": "{now}", "fraud_score": {score}, "card_token": "{token}", '
+        f'"category": "{category}", "state": "TX"}}\n'
+    ).encode()
+
+
+@pytest.mark.integration
+def test_fraud_sensor_alerts_on_a_card_burst_once(alerting, monkeypatch):
+    settings, queue = alerting
+    # Only the card rule: spikes need more flags than this test sends.
+    monkeypatch.setenv("TXVIZ_FRAUD_MIN_FLAGGED", "100")
+    s3 = aws.client("s3", settings)
+    hour = datetime.now(UTC).strftime("%Y/%m/%d/%H")
+    body = b"".join(landing_line("tok-burst", 0.9) for _ in range(3))
+    body += landing_line("tok-calm", 0.9) + landing_line("tok-calm", 0.1)
+    s3.put_object(Bucket=settings.bucket, Key=f"landing/{hour}/obj-1", Body=body)
+    # Quarantined records are not landing records: never tallied.
+    s3.put_object(Bucket=settings.bucket, Key=f"quarantine/{hour}/q-1", Body=body)
+
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"aws": AwsResource()})
+        first = fraud_activity_sensor(context)
+        context = dg.build_sensor_context(
+            instance=instance, cursor=first.cursor, resources={"aws": AwsResource()}
+        )
+        again = fraud_activity_sensor(context)
+    assert again.skip_reason.skip_message == "0 new landing records, no fraud alert"
+    [message] = receive(settings, queue)
+    assert message["attributes"] == {
+        "severity": "ERROR",
+        "kind": "card_burst",
+        "asset": "landing_transactions",
+        "check": "-",
+        "partition": "card_token=tok-burst",
+        "status": "open",
+    }
+    assert "3 transactions of card token tok-burst were flagged" in message["Message"]
+    assert "burst_flags: 3\n  burst_minutes: 10" in message["Message"]
