@@ -1,10 +1,11 @@
 """One alert as people read it: subject, body, filterable attributes and a stored record.
 
-Kinds: ``data_quality`` (a failed or warned asset check), ``run_failure`` (a failed txviz run)
-and the fraud kinds (``fraud_spike``, ``card_burst``, ``replay_silence``). Every alert has a
-``key`` that names what it is about (e.g. ``check:landing_transactions:bad_record_rate...:<hour>``):
-repeats of one key are held back for a cool-down, and a ``resolved`` alert with the same key says
-that the condition has cleared. Alerts carry no personal data: figures, names of assets and
+Kinds: ``data_quality`` (a failed or warned asset check, silence during a replay included:
+landing_fresh_during_replay), ``run_failure`` (a failed txviz run) and the fraud kinds
+(``fraud_spike``, ``card_burst``). Every alert has a ``key`` that names what it is about (e.g.
+``check:landing_transactions:bad_record_rate_below_threshold:<hour>``): repeats of one key are
+held back for a cool-down, and a ``resolved`` alert with the same key says that the condition
+has cleared. Alerts carry no personal data: figures, names of assets and
 checks, partitions, and at most a card's token, never a card number, name or address.
 """
 

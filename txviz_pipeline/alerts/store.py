@@ -9,7 +9,7 @@ For the dashboard (a banner for open alerts and a list of recent ones)::
     open_alerts(settings)              # the newest alert of each key, unless it is resolved
 
 Each alert is a dict with ``severity`` (WARN/ERROR), ``kind`` (data_quality, run_failure,
-fraud_spike, card_burst, replay_silence), ``status`` (open/resolved), ``asset``, ``check``,
+fraud_spike, card_burst), ``status`` (open/resolved), ``asset``, ``check``,
 ``partition`` ("-" when none), ``key`` (what it is about; a resolved alert repeats the key of
 the alert it clears), ``title``, ``description``, ``figures`` (name -> number or short text),
 ``link`` (the run or check in the Dagster UI, or None), ``raised_at`` (ISO-8601 UTC) and
