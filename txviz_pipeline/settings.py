@@ -36,6 +36,10 @@ REPLAY_PREFIX = "replays/"
 # Records the replay could not put into Firehose after its retries (dead letters).
 REPLAY_FAILED_PREFIX = "errors/replay-failed/"
 ALERTS_TOPIC = "txviz-alerts"
+# Every published alert is also kept as one JSON object here (txviz_pipeline/alerts/store.py).
+ALERTS_PREFIX = "alerts/"
+# The embedded stack's SQS queue subscribed to the alerts topic (raw delivery off).
+ALERTS_QUEUE = "txviz-alerts"
 GLUE_DATABASE = "txviz"
 GLUE_TABLE = "transactions"
 QUICKSIGHT_DATASET_ID = "txviz-transactions"
@@ -53,6 +57,8 @@ LOCALHOST = "127.0.0.1"
 DEFAULT_RECONCILE_WAIT_S = 300.0
 # While a replay runs, a landing zone silent this long is stale (landing_fresh_during_replay).
 DEFAULT_MAX_LANDING_SILENCE_MINUTES = 5.0
+# A failing check (check, partition) is alerted again only after this cool-down.
+DEFAULT_ALERT_COOLDOWN_MINUTES = 30.0
 
 # "embedded" (the default): the CLI looks for the running embedded stack; "aws": real AWS.
 MODES = ("embedded", "aws")
@@ -68,6 +74,22 @@ RECONCILE_WAIT_ENV = "TXVIZ_RECONCILE_WAIT_S"
 MAX_LANDING_SILENCE_ENV = "TXVIZ_MAX_LANDING_SILENCE_MINUTES"
 # The folders launchpad paths must lie in (os.pathsep-separated; default: data/ and TXVIZ_HOME).
 DATA_DIRS_ENV = "TXVIZ_DATA_DIRS"
+# The Dagster UI's address in alert links (default: http://127.0.0.1:<dagster port>).
+DAGSTER_URL_ENV = "TXVIZ_DAGSTER_URL"
+ALERT_COOLDOWN_ENV = "TXVIZ_ALERT_COOLDOWN_MINUTES"
+# Fraud alert thresholds (txviz_pipeline/alerts/fraud.py): name -> (variable, default).
+FRAUD_THRESHOLDS: dict[str, tuple[str, float]] = {
+    # A spike: in the last window, at least min_flagged flagged records at a rate of at least
+    # spike_factor x the baseline's (and at least min_rate).
+    "window_minutes": ("TXVIZ_FRAUD_WINDOW_MINUTES", 5),
+    "baseline_minutes": ("TXVIZ_FRAUD_BASELINE_MINUTES", 60),
+    "spike_factor": ("TXVIZ_FRAUD_SPIKE_FACTOR", 3.0),
+    "min_flagged": ("TXVIZ_FRAUD_MIN_FLAGGED", 5),
+    "min_rate": ("TXVIZ_FRAUD_MIN_RATE", 0.05),
+    # A card burst: burst_flags flagged records of one card within burst_minutes.
+    "burst_flags": ("TXVIZ_CARD_BURST_FLAGS", 3),
+    "burst_minutes": ("TXVIZ_CARD_BURST_MINUTES", 10),
+}
 
 
 @dataclass(frozen=True)
@@ -93,6 +115,12 @@ class Settings:
     max_landing_silence_minutes: float = DEFAULT_MAX_LANDING_SILENCE_MINUTES
     # Empty: the repository's data/ and ``home`` (see ``data_folders``).
     data_dirs: tuple[Path, ...] = ()
+    # None: the local Dagster UI on 127.0.0.1:<dagster_port> (see ``dagster_ui``).
+    dagster_url: str | None = None
+    alert_cooldown_minutes: float = DEFAULT_ALERT_COOLDOWN_MINUTES
+    fraud_thresholds: dict[str, float] = field(
+        default_factory=lambda: {name: default for name, (_, default) in FRAUD_THRESHOLDS.items()}
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -119,11 +147,29 @@ class Settings:
                 env, MAX_LANDING_SILENCE_ENV, DEFAULT_MAX_LANDING_SILENCE_MINUTES
             ),
             data_dirs=tuple(Path(d) for d in env.get(DATA_DIRS_ENV, "").split(os.pathsep) if d),
+            dagster_url=(env.get(DAGSTER_URL_ENV) or "").rstrip("/") or None,
+            alert_cooldown_minutes=_seconds(
+                env, ALERT_COOLDOWN_ENV, DEFAULT_ALERT_COOLDOWN_MINUTES
+            ),
+            fraud_thresholds={
+                name: _seconds(env, variable, default)
+                for name, (variable, default) in FRAUD_THRESHOLDS.items()
+            },
         )
 
     @property
     def embedded(self) -> bool:
         return self.endpoint_url is not None
+
+    @property
+    def dagster_ui(self) -> str:
+        """The Dagster UI's base URL, for links in alerts."""
+        return self.dagster_url or f"http://{LOCALHOST}:{self.dagster_port}"
+
+    @property
+    def dashboard_url(self) -> str | None:
+        """The local dashboard, in fraud alerts on the embedded stack (None on AWS)."""
+        return f"http://{LOCALHOST}:{self.dashboard_port}" if self.embedded else None
 
     @property
     def data_folders(self) -> tuple[Path, ...]:

@@ -115,3 +115,27 @@ def test_data_folders_default_to_data_and_home_and_read_txviz_data_dirs(tmp_path
     dirs = f"{tmp_path}/a{pathsep}{tmp_path}/b"
     configured = Settings.from_env({"TXVIZ_DATA_DIRS": dirs})
     assert configured.data_folders == ((tmp_path / "a").resolve(), (tmp_path / "b").resolve())
+
+
+def test_alert_links_cool_down_and_fraud_thresholds_come_from_the_environment():
+    default = Settings.from_env({settings.DAGSTER_PORT_ENV: "3100"})
+    assert default.dagster_ui == "http://127.0.0.1:3100"
+    assert default.alert_cooldown_minutes == 30.0
+    assert default.fraud_thresholds["burst_flags"] == 3
+    assert default.dashboard_url is None, "no local dashboard to link to on AWS"
+    chosen = Settings.from_env(
+        {
+            settings.DAGSTER_URL_ENV: "https://dagster.example.com/",
+            settings.ALERT_COOLDOWN_ENV: "0",
+            "TXVIZ_FRAUD_SPIKE_FACTOR": "2.5",
+            "TXVIZ_CARD_BURST_MINUTES": "15",
+            **embedded_env(6001),
+        }
+    )
+    assert chosen.dagster_ui == "https://dagster.example.com"
+    assert chosen.alert_cooldown_minutes == 0.0
+    assert chosen.fraud_thresholds["spike_factor"] == 2.5
+    assert chosen.fraud_thresholds["burst_minutes"] == 15
+    assert chosen.dashboard_url == "http://127.0.0.1:8501"
+    with pytest.raises(ValueError, match="TXVIZ_FRAUD_MIN_RATE='-1' is not a non-negative"):
+        Settings.from_env({"TXVIZ_FRAUD_MIN_RATE": "-1"})

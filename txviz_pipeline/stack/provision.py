@@ -180,6 +180,29 @@ def _topic(s: Settings, created: list[str]) -> str:
     return arn
 
 
+def alerts_queue(s: Settings, topic_arn: str, created: list[str]) -> str:
+    """The SQS queue subscribed to the alerts topic: where local readers and tests take alerts.
+
+    Not raw delivery: each message is SNS's JSON envelope with Subject, Message and the
+    MessageAttributes, as an e-mail or HTTPS subscriber sees them.
+    """
+    sqs = aws.client("sqs", s)
+    queue_url = sqs.create_queue(QueueName=settings.ALERTS_QUEUE)["QueueUrl"]  # idempotent
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns = aws.client("sns", s)
+    subscribed = {
+        sub["Endpoint"]
+        for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn)
+        for sub in page.get("Subscriptions", [])
+    }
+    if queue_arn not in subscribed:
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        created.append(f"sqs {settings.ALERTS_QUEUE} subscribed to {settings.ALERTS_TOPIC}")
+    return queue_url
+
+
 def glue_columns() -> list[dict[str, str]]:
     """Glue columns for the curated table, from schema.LANDING_FIELDS."""
     from txviz_pipeline.schema import GLUE_TYPES, LANDING_FIELDS
@@ -216,12 +239,15 @@ def _glue(s: Settings, created: list[str]) -> None:
 
 
 def provision(s: Settings) -> dict[str, Any]:
-    """Create (or converge) bucket, IAM role, delivery stream, SNS topic and Glue table."""
+    """Create (or converge) bucket, IAM role, delivery stream, SNS topic (with its SQS queue on
+    the embedded stack) and Glue table."""
     created: list[str] = []
     _bucket(s, created)
     role_arn = _role(s, created)
     stream_arn = _delivery_stream(s, role_arn, created)
     topic_arn = _topic(s, created)
+    if s.embedded:
+        queue_url = alerts_queue(s, topic_arn, created)
     _glue(s, created)
     log.info("provisioned %s: %s", s.endpoint_url or "AWS", ", ".join(created) or "nothing new")
     return {
@@ -231,6 +257,7 @@ def provision(s: Settings) -> dict[str, Any]:
         "role_arn": role_arn,
         "processor_arn": processor_arn(s),
         "alerts_topic_arn": topic_arn,
+        "alerts_queue_url": queue_url if s.embedded else None,
         "glue_table": f"{settings.GLUE_DATABASE}.{settings.GLUE_TABLE}",
         "created": created,
     }

@@ -1,86 +1,131 @@
-"""Alerts reach an SNS subscriber with their JSON body and filterable attributes (moto server)."""
+"""Alerts reach an SQS subscriber of the topic with their readable body and filterable
+attributes, and are kept where the dashboard reads them (moto server)."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
 
 from txviz_pipeline import aws
-from txviz_pipeline.alerts.notify import (
-    SUBJECT_MAX_CHARS,
-    alert_subject,
-    publish_alert,
-    topic_arn,
-)
+from txviz_pipeline.alerts.alert import SUBJECT_MAX_CHARS, Alert, alert_subject
+from txviz_pipeline.alerts.notify import deliver, publish, topic_arn
+from txviz_pipeline.alerts.store import open_alerts, recent_alerts
 from txviz_pipeline.settings import ALERTS_TOPIC, Settings
+from txviz_pipeline_tests.support.alerts import receive, subscribe_queue
+
+RAISED = datetime(2026, 12, 2, 6, 51, 7, tzinfo=UTC)
 
 
-def subscribed_queue(settings: Settings, arn: str, *, filter_policy: dict | None = None) -> str:
-    sqs = aws.client("sqs", settings)
-    queue_url = sqs.create_queue(QueueName="txviz-alerts-test")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    attributes = {"FilterPolicy": json.dumps(filter_policy)} if filter_policy else {}
-    aws.client("sns", settings).subscribe(
-        TopicArn=arn, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes
-    )
-    return queue_url
-
-
-def receive_all(settings: Settings, queue_url: str) -> list[dict]:
-    response = aws.client("sqs", settings).receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-    )
-    return [json.loads(m["Body"]) for m in response.get("Messages", [])]
+def bad_rate_alert(**changes) -> Alert:
+    alert = {
+        "kind": "data_quality",
+        "severity": "WARN",
+        "title": "bad_record_rate_below_threshold warned on landing_transactions 2026/12/02/06",
+        "key": "check:landing_transactions:bad_record_rate_below_threshold:2026/12/02/06",
+        "asset": "landing_transactions",
+        "check": "bad_record_rate_below_threshold",
+        "partition": "2026/12/02/06",
+        "figures": {"bad_record_rate": 0.33333, "threshold": 0.05, "bad_records": 98},
+        "link": "http://127.0.0.1:3000/runs/abc",
+        "raised_at": RAISED,
+    }
+    return Alert(**(alert | changes))
 
 
 @pytest.mark.integration
-def test_alert_reaches_an_sqs_subscriber(moto_settings: Settings):
+def test_alert_reaches_an_sqs_subscriber_with_its_attributes(moto_settings: Settings):
     sns = aws.client("sns", moto_settings)
     arn = topic_arn(moto_settings, sns)
     assert arn.endswith(f":{ALERTS_TOPIC}")
     assert topic_arn(moto_settings, sns) == arn, "looking the topic up twice gives the same ARN"
-    queue_url = subscribed_queue(moto_settings, arn)
+    queue = subscribe_queue(moto_settings)
 
-    message_id = publish_alert(
-        sns,
-        arn,
-        kind="fraud_spike",
-        severity="ERROR",
-        title="Fraud rate 4.1% in the last 5 minutes",
-        details={"fraud_rate": 0.041, "window_end": datetime(2024, 5, 1, 12, tzinfo=UTC)},
-    )
+    message_id = publish(sns, arn, bad_rate_alert())
 
-    [envelope] = receive_all(moto_settings, queue_url)
+    [envelope] = receive(moto_settings, queue)
     assert envelope["MessageId"] == message_id
     assert envelope["TopicArn"] == arn
-    assert envelope["Subject"] == "[txviz ERROR] Fraud rate 4.1% in the last 5 minutes"
-    assert envelope["MessageAttributes"] == {
-        "kind": {"Type": "String", "Value": "fraud_spike"},
-        "severity": {"Type": "String", "Value": "ERROR"},
+    assert envelope["Subject"] == (
+        "[txviz WARN] bad_record_rate_below_threshold warned on landing_transactions 2026/12/02/06"
+    )
+    assert envelope["attributes"] == {
+        "severity": "WARN",
+        "kind": "data_quality",
+        "asset": "landing_transactions",
+        "check": "bad_record_rate_below_threshold",
+        "partition": "2026/12/02/06",
+        "status": "open",
     }
-    body = json.loads(envelope["Message"])
-    assert body["kind"] == "fraud_spike"
-    assert body["severity"] == "ERROR"
-    assert body["title"] == "Fraud rate 4.1% in the last 5 minutes"
-    assert body["details"] == {"fraud_rate": 0.041, "window_end": "2024-05-01 12:00:00+00:00"}
-    assert body["published_at"].endswith("Z")
+    assert envelope["Message"] == (
+        "bad_record_rate_below_threshold warned on landing_transactions 2026/12/02/06\n"
+        "\n"
+        "Severity:  WARN\n"
+        "Kind:      data_quality\n"
+        "Asset:     landing_transactions\n"
+        "Check:     bad_record_rate_below_threshold\n"
+        "Partition: 2026/12/02/06\n"
+        "\n"
+        "Figures:\n"
+        "  bad_record_rate: 0.33333\n"
+        "  threshold: 0.05\n"
+        "  bad_records: 98\n"
+        "\n"
+        "In Dagster: http://127.0.0.1:3000/runs/abc\n"
+        "\n"
+        "Raised at 2026-12-02T06:51:07Z (alert key "
+        "check:landing_transactions:bad_record_rate_below_threshold:2026/12/02/06)"
+    )
 
 
 @pytest.mark.integration
-def test_subscribers_can_filter_on_severity(moto_settings: Settings):
+def test_subscribers_can_filter_on_attributes(moto_settings: Settings):
     sns = aws.client("sns", moto_settings)
     arn = topic_arn(moto_settings, sns)
-    queue_url = subscribed_queue(moto_settings, arn, filter_policy={"severity": ["ERROR"]})
+    queue_url = aws.client("sqs", moto_settings).create_queue(QueueName="errors-only")["QueueUrl"]
+    queue_arn = aws.client("sqs", moto_settings).get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    sns.subscribe(
+        TopicArn=arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"FilterPolicy": '{"severity": ["ERROR"], "kind": ["run_failure"]}'},
+    )
 
-    publish_alert(sns, arn, kind="landing_check", severity="WARN", title="late", details={})
-    publish_alert(sns, arn, kind="landing_check", severity="ERROR", title="lost", details={})
+    publish(sns, arn, bad_rate_alert())
+    publish(sns, arn, bad_rate_alert(severity="ERROR", title="lost", key="k"))
+    publish(sns, arn, bad_rate_alert(severity="ERROR", kind="run_failure", title="run", key="r"))
 
-    received = receive_all(moto_settings, queue_url)
-    assert [json.loads(m["Message"])["title"] for m in received] == ["lost"]
+    assert [m["Subject"] for m in receive(moto_settings, queue_url)] == ["[txviz ERROR] run"]
+
+
+@pytest.mark.integration
+def test_delivered_alerts_are_kept_for_the_dashboard(moto_settings: Settings):
+    aws.client("s3", moto_settings).create_bucket(Bucket=moto_settings.bucket)
+    queue = subscribe_queue(moto_settings)
+    now = datetime.now(UTC)
+    first = deliver(moto_settings, bad_rate_alert(raised_at=now))
+    other = bad_rate_alert(raised_at=now, key="run:r1", kind="run_failure", severity="ERROR")
+    deliver(moto_settings, other)
+    resolved = bad_rate_alert(raised_at=now, status="resolved", title="passes again")
+    deliver(moto_settings, resolved)
+
+    assert len(receive(moto_settings, queue)) == 3
+    recent = recent_alerts(moto_settings, limit=10)
+    assert [(a["key"], a["status"]) for a in recent] == [
+        (resolved.key, "resolved"),
+        ("run:r1", "open"),
+        (resolved.key, "open"),
+    ]
+    assert recent[2]["message_id"] == first
+    assert recent[2]["figures"] == {
+        "bad_record_rate": 0.33333,
+        "threshold": 0.05,
+        "bad_records": 98,
+    }
+    assert recent_alerts(moto_settings, limit=1) == recent[:1]
+    assert [a["key"] for a in open_alerts(moto_settings)] == ["run:r1"]
 
 
 def test_subject_is_one_ascii_line_within_the_sns_limit():
@@ -89,18 +134,34 @@ def test_subject_is_one_ascii_line_within_the_sns_limit():
     assert subject.startswith("[txviz WARN] Caf closed: xxx")
     assert subject.endswith("...")
     assert all(32 <= ord(c) < 127 for c in subject)
+    assert bad_rate_alert(status="resolved", title="t").subject() == "[txviz RESOLVED] t"
+
+
+def test_long_figures_are_cut_and_odd_values_become_text():
+    alert = bad_rate_alert(figures={"note": "y" * 500, "at": RAISED, "n": 3, "ok": None})
+    assert alert.figures == {
+        "note": "y" * 197 + "...",
+        "at": "2026-12-02 06:51:07+00:00",
+        "n": 3,
+        "ok": None,
+    }
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("changes", "match"),
     [
         ({"severity": "INFO"}, "severity must be one of WARN, ERROR"),
+        ({"status": "closed"}, "status must be one of open, resolved"),
         ({"kind": " "}, "kind must name"),
         ({"title": ""}, "title must not be empty"),
-        ({"details": {"blob": "x" * 300_000}}, "256 KiB"),
     ],
 )
-def test_bad_alerts_are_refused_before_publishing(kwargs, match):
-    alert = {"kind": "k", "severity": "WARN", "title": "t", "details": {}} | kwargs
+def test_bad_alerts_are_refused(changes, match):
     with pytest.raises(ValueError, match=match):
-        publish_alert(None, "arn:aws:sns:us-east-1:123456789012:txviz-alerts", **alert)
+        bad_rate_alert(**changes)
+
+
+def test_an_oversized_alert_is_refused_before_publishing():
+    alert = bad_rate_alert(description="x" * 300_000)
+    with pytest.raises(ValueError, match="256 KiB"):
+        publish(None, "arn:aws:sns:us-east-1:123456789012:txviz-alerts", alert)

@@ -57,6 +57,9 @@ def test_jobs_sensors_schedules(repo):
         "landing_objects_sensor",
         "compaction_sensor",
         "landing_freshness_sensor",
+        "check_evaluation_sensor",
+        "run_failure_alert_sensor",
+        "fraud_activity_sensor",
     }
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
     schedules = {s.name: s for s in repo.schedule_defs}
@@ -121,7 +124,7 @@ def test_every_definition_is_described(repo):
 
 # Stages in pipeline order: a stage's definitions may import only earlier stages and the shared
 # modules (resources, partitions), so the wiring reads from the top of the pipeline down.
-STAGES = ["ingest", "landing", "compaction", "serving"]
+STAGES = ["ingest", "landing", "compaction", "serving", "alerts"]
 
 
 def test_stages_import_only_earlier_stages():

@@ -255,6 +255,36 @@ def test_quicksight_is_optional(template):
     assert schedule["ScheduleFrequency"]["Interval"] == "HOURLY"
 
 
+def test_alert_subscriptions_are_optional_parameters(template):
+    subscriptions = {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::SNS::Subscription"
+    }
+    assert {
+        r["Properties"]["Protocol"]: (r["Condition"], r["Properties"]["Endpoint"])
+        for r in subscriptions.values()
+    } == {
+        "email": ("HasAlertEmail", {"Ref": "AlertEmail"}),
+        "https": ("HasAlertWebhook", {"Ref": "AlertWebhookUrl"}),
+    }
+    assert all(
+        r["Properties"]["TopicArn"] == {"Ref": "AlertsTopic"} for r in subscriptions.values()
+    )
+    for name in ("AlertEmail", "AlertWebhookUrl"):
+        assert template["Parameters"][name]["Default"] == ""
+    assert template["Conditions"]["HasAlertWebhook"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlertWebhookUrl"}, ""]}]
+    }
+
+
+def test_pipeline_keeps_its_alerts_under_the_alerts_prefix(template):
+    statements = props(template, "PipelinePolicy")["PolicyDocument"]["Statement"]
+    writes = [s for s in statements if "s3:PutObject" in s["Action"]]
+    resources = [r for s in writes for r in s["Resource"]]
+    assert {"Fn::Sub": f"${{TransactionsBucket.Arn}}/{settings.ALERTS_PREFIX}*"} in resources
+
+
 def custom_sql(template: dict[str, Any]) -> dict[str, Any]:
     [table] = props(template, "QuickSightDataSet")["PhysicalTableMap"].values()
     return table["CustomSql"]

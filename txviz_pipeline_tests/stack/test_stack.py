@@ -83,6 +83,13 @@ def test_provisioning_creates_everything_and_is_idempotent(fake_stack: StackInfo
     )
     topics = aws.client("sns", s).list_topics()["Topics"]
     assert any(t["TopicArn"].endswith(f":{settings.ALERTS_TOPIC}") for t in topics)
+    (sub,) = aws.client("sns", s).list_subscriptions_by_topic(
+        TopicArn=fake_stack.resources["alerts_topic_arn"]
+    )["Subscriptions"]
+    assert (sub["Protocol"], sub["Endpoint"]) == (
+        "sqs",
+        f"arn:aws:sqs:us-east-1:123456789012:{settings.ALERTS_QUEUE}",
+    )
     table = aws.client("glue", s).get_table(
         DatabaseName=settings.GLUE_DATABASE, Name=settings.GLUE_TABLE
     )["Table"]

@@ -83,6 +83,9 @@ def landing_transactions(context: dg.AssetExecutionContext, aws: AwsResource):
         check_name=BAD_RECORD_RATE_BELOW_THRESHOLD,
         passed=report.bad_record_rate < DEFAULT_MAX_BAD_RECORD_RATE,
         severity=dg.AssetCheckSeverity.WARN,
+        description=f"{report.bad_records} of {report.records + report.bad_records} records "
+        f"({report.bad_record_rate:.1%}) were refused by the processor, failed or unreadable; "
+        f"the check warns from {DEFAULT_MAX_BAD_RECORD_RATE:.0%}.",
         metadata={
             "bad_record_rate": round(report.bad_record_rate, 5),
             "threshold": DEFAULT_MAX_BAD_RECORD_RATE,

@@ -100,3 +100,8 @@ def test_bad_record_rate_must_stay_strictly_below_the_threshold(
     check = evaluations["bad_record_rate_below_threshold"]
     assert check.passed is passes
     assert check.metadata["bad_record_rate"].value == round(failed / (records + failed), 5)
+    rate = failed / (records + failed)
+    assert check.description == (
+        f"{failed} of {records + failed} records ({rate:.1%}) were refused by the processor, "
+        "failed or unreadable; the check warns from 5%."
+    )
