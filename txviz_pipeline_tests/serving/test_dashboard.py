@@ -96,3 +96,39 @@ def test_freshly_landed_records_show_before_any_spice(moto_settings):
     assert (flagged["New"] == "● new").all()
     assert set(flagged["Card"]) == {f"•••• {r['card_last4']}" for r in fraud}
     assert set(flagged["Reasons"]) == {"night_hour, shopping_net_category"}
+
+
+@pytest.mark.integration
+def test_open_alerts_show_as_banners_and_every_alert_in_the_list(moto_settings):
+    from txviz_pipeline.alerts.alert import Alert
+    from txviz_pipeline.alerts.store import write_alert
+
+    s3 = aws.client("s3", moto_settings)
+    s3.create_bucket(Bucket=moto_settings.bucket)
+    check = {"asset": "landing_transactions", "check": "bad_record_rate_below_threshold"}
+    warned = Alert(
+        "data_quality",
+        "WARN",
+        "bad_record_rate_below_threshold warned",
+        "dq:a",
+        **check,
+        partition="2026/12/02/06",
+        link="http://127.0.0.1:3000/runs/abc",
+    )
+    cleared = Alert("data_quality", "WARN", "freshness warned", "dq:b", partition="2026/12/02/05")
+    resolved = Alert("data_quality", "WARN", "freshness ok again", "dq:b", status="resolved")
+    for n, alert in enumerate([cleared, warned, resolved]):
+        write_alert(s3, moto_settings.bucket, alert, message_id=f"m{n}")
+
+    at = run_app()
+
+    # Only the alert nothing resolved is a banner, with where it is and its run.
+    assert [w.value for w in at.warning] == [
+        "**bad_record_rate_below_threshold warned** — asset landing_transactions · check "
+        f"bad_record_rate_below_threshold · partition 2026/12/02/06 (raised "
+        f"{warned.raised_at_text[:16].replace('T', ' ')} UTC) · "
+        "[open in Dagster](http://127.0.0.1:3000/runs/abc)"
+    ]
+    listed = at.dataframe[0].value
+    assert list(listed["Alert"]) == [a.title for a in (resolved, warned, cleared)]
+    assert list(listed["Status"]) == ["resolved", "open", "open"]

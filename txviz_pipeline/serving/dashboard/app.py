@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from txviz_pipeline import aws
+from txviz_pipeline.serving.dashboard.alerts_panel import alerts_view
 from txviz_pipeline.serving.queries import FLAG_THRESHOLD
 from txviz_pipeline.serving.snapshot import Snapshot, read_snapshot
 from txviz_pipeline.serving.speed import SpeedLayer
@@ -347,4 +348,5 @@ def live_view() -> None:
 
 st.set_page_config(page_title="txviz · live transactions", page_icon="💳", layout="wide")
 st.title("txviz · live transactions and fraud")
+alerts_view()
 live_view()
