@@ -162,12 +162,10 @@ def _start_at_once(settings, servers, timeline, moto_port, csv, replay_config) -
 
     def start_dagster(port: int) -> None:
         timeline.mark(STACK_STARTED)
-        # Created once here (while the stack server boots) so that dagster dev and the replay
-        # run, starting at the same time, find its storage ready.
-        orchestrator.prepare_instance(settings)
         env = {**os.environ, **embedded_env(port, settings.home)}
+        # dagster dev first creates the instance's storage, which the replay run then shares.
         servers.procs["dagster"] = orchestrator.start_dagster(
-            settings, servers.dagster_port, env, nice=DAGSTER_NICE
+            settings, servers.dagster_port, env, nice=DAGSTER_NICE, prepare_first=True
         )
         timeline.mark(DAGSTER_STARTED)
 
@@ -176,6 +174,7 @@ def _start_at_once(settings, servers, timeline, moto_port, csv, replay_config) -
     )
     _print_urls(stack.endpoint_url, servers)
     if csv is not None:
+        orchestrator.wait_for_instance(stack.settings, servers.procs["dagster"])
         env = {**os.environ, **stack.env}
         servers.procs["replay"] = orchestrator.start_replay_run(
             stack.settings, env, csv, replay_config

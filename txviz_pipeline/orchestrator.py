@@ -6,6 +6,7 @@ Used by ``txviz demo`` and the end-to-end tests; in production Dagster runs as i
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -51,6 +52,11 @@ def prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
+def instance_ready_path(settings: Settings) -> Path:
+    """Exists once the instance's storage has been created (see ``prepare_instance``)."""
+    return dagster_home(settings) / ".storage-ready"
+
+
 def prepare_instance(settings: Settings) -> Path:
     """DAGSTER_HOME with its storage created, so that processes starting at once against it
     (``dagster dev`` and a replay run) never race to create the same SQLite tables."""
@@ -59,7 +65,19 @@ def prepare_instance(settings: Settings) -> Path:
     home = prepare_dagster_home(settings)
     with DagsterInstance.from_config(str(home)) as instance:
         instance.get_runs_count()
+    instance_ready_path(settings).touch()
     return home
+
+
+def wait_for_instance(settings: Settings, proc: subprocess.Popen, timeout=120.0) -> None:
+    """Wait until ``proc`` (started with ``prepare_first``) has created the instance's storage."""
+    deadline = time.monotonic() + timeout
+    while not instance_ready_path(settings).exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"dagster dev exited with {proc.returncode} while starting")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the Dagster instance was not ready in {timeout:.0f}s")
+        time.sleep(0.1)
 
 
 def dagster_env(settings: Settings, base_env: dict[str, str]) -> dict[str, str]:
@@ -71,12 +89,24 @@ def dagster_env(settings: Settings, base_env: dict[str, str]) -> dict[str, str]:
 
 
 def start_dagster(
-    settings: Settings, port: int, env: dict[str, str], nice: int = 0
+    settings: Settings,
+    port: int,
+    env: dict[str, str],
+    nice: int = 0,
+    prepare_first: bool = False,
 ) -> subprocess.Popen:
     """Start ``dagster dev`` (webserver + daemon) on 127.0.0.1:``port`` in its own process group
-    (``nice``: see ``processes.start_group``)."""
+    (``nice``: see ``processes.start_group``). ``prepare_first``: the process first creates the
+    instance's storage (``prepare_instance``, then ``wait_for_instance`` returns), then becomes
+    ``dagster dev``, so no other process needs to import Dagster for it."""
+    argv = dagster_command(port)
+    if prepare_first:
+        # The storage is created at full priority (a replay run waits for it), then niced.
+        instance_ready_path(settings).unlink(missing_ok=True)
+        argv = [sys.executable, "-m", __name__, str(nice), *argv]
+        nice = 0
     return start_group(
-        dagster_command(port),
+        argv,
         env=dagster_env(settings, env),
         log_path=settings.home / "logs" / "dagster.log",
         cwd=REPO_ROOT,
@@ -243,3 +273,14 @@ def daemon_ready(port: int) -> bool:
     )
     required = [s for s in statuses if s["required"]]
     return bool(required) and all(s["healthy"] for s in required)
+
+
+def _prepare_then_exec(nice: int, argv: list[str]) -> None:
+    prepare_instance(Settings.from_env())
+    if nice:
+        os.nice(nice)
+    os.execv(argv[0], argv)
+
+
+if __name__ == "__main__":
+    _prepare_then_exec(int(sys.argv[1]), sys.argv[2:])
