@@ -38,6 +38,7 @@ STACK_ANSWERING = "stack answering"
 STACK_PROVISIONED = "stack provisioned"
 DASHBOARD_STARTED = "dashboard started"
 DAGSTER_STARTED = "dagster dev started"
+INSTANCE_READY = "Dagster storage ready"
 DASHBOARD_READY = "dashboard ready"
 WEBSERVER_READY = "Dagster webserver ready"
 LOCATION_LOADED = "code location loaded"
@@ -175,6 +176,7 @@ def _start_at_once(settings, servers, timeline, moto_port, csv, replay_config) -
     _print_urls(stack.endpoint_url, servers)
     if csv is not None:
         orchestrator.wait_for_instance(stack.settings, servers.procs["dagster"])
+        timeline.mark(INSTANCE_READY)
         env = {**os.environ, **stack.env}
         servers.procs["replay"] = orchestrator.start_replay_run(
             stack.settings, env, csv, replay_config
