@@ -41,6 +41,22 @@ def event_order(stdout: str) -> list[str]:
     return [m.group(2) for line in stdout.splitlines() if (m := EVENT_LINE.match(line))]
 
 
+def test_replay_run_config_names_the_replay_jobs_ops() -> None:
+    from txviz_pipeline.defs.ingest.assets import firehose_replay, transactions_ndjson
+    from txviz_pipeline.defs.ingest.jobs import replay_transactions_job
+
+    config = orchestrator.replay_run_config("data/sample.csv", {"speed": 60.0})
+    assert replay_transactions_job.name == orchestrator.REPLAY_JOB
+    assert (transactions_ndjson.op.name, firehose_replay.op.name) == (
+        orchestrator.CONVERT_OP,
+        orchestrator.REPLAY_OP,
+    )
+    assert config["ops"] == {
+        "transactions_ndjson": {"config": {"source_csv": "data/sample.csv"}},
+        "firehose_replay": {"config": {"speed": 60.0}},
+    }
+
+
 @pytest.mark.e2e
 def test_demo_starts_everything_at_once_and_exits_with_data(tmp_path: Path) -> None:
     home = tmp_path / "home"
