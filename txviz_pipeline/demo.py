@@ -96,6 +96,8 @@ class Servers:
 
     dagster_port: int
     dashboard_port: int
+    # txviz's settings pointed at the embedded stack, for the dashboard.
+    served: Settings
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def check_alive(self, settings: Settings) -> None:
@@ -133,8 +135,11 @@ def run_demo(
             )
     timeline = Timeline(show=timings)
     home = settings.home
-    stack_was_running = control.status(home, counts=False).running
-    servers = Servers(dagster_port, dashboard_port)
+    running = control.status(home, counts=False)
+    stack_was_running = running.running
+    # The dashboard reads the stack's S3 too: its settings are known before the stack answers.
+    port = running.port if running.running else moto_port
+    servers = Servers(dagster_port, dashboard_port, control.embedded_settings(port, home.resolve()))
     replay_config = {"speed": speed} if speed else {}
     try:
         start = _start_in_order if sequential else _start_at_once
@@ -158,7 +163,7 @@ def _start_at_once(settings, servers, timeline, moto_port, csv, replay_config) -
     from txviz_pipeline.serving.dashboard.launch import start_dashboard
     from txviz_pipeline.stack import control
 
-    servers.procs["dashboard"] = start_dashboard(settings, servers.dashboard_port)
+    servers.procs["dashboard"] = start_dashboard(servers.served, servers.dashboard_port)
     timeline.mark(DASHBOARD_STARTED)
 
     def start_dagster(port: int) -> None:

@@ -85,7 +85,13 @@ class StackInfo:
 
     @property
     def settings(self) -> Settings:
-        return Settings.from_env(self.env)
+        return embedded_settings(self.port, self.home)
+
+
+def embedded_settings(port: int, home: Path) -> Settings:
+    """The settings of txviz pointed at the stack on ``port`` for ``home`` (known before it
+    answers, so servers that read it can start at the same time)."""
+    return Settings.from_env(embedded_env(port, home))
 
 
 @dataclass(frozen=True)
