@@ -138,6 +138,14 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         action="store_true",
         help="stop once the dashboard shows data (for timing the demo)",
     )
+    demo.add_argument(
+        "--timings", action="store_true", help="print the seconds to each step of the start"
+    )
+    demo.add_argument(
+        "--sequential",
+        action="store_true",
+        help="start in the former order (stack, then servers, replay once Dagster has loaded)",
+    )
     demo.set_defaults(func=cmd_demo)
     return parser
 
@@ -248,6 +256,8 @@ def cmd_demo(settings: Settings, args) -> int:
             speed=args.speed,
             replay=not args.no_replay,
             exit_when_ready=args.exit_when_ready,
+            timings=args.timings,
+            sequential=args.sequential,
         )
 
 

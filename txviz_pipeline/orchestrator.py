@@ -5,12 +5,15 @@ Used by ``txviz demo`` and the end-to-end tests; in production Dagster runs as i
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
-from txviz_pipeline.processes import start_group, wait_for_http
+from txviz_pipeline.processes import http_ok, start_group, wait_for_http
 from txviz_pipeline.settings import LOCALHOST, REPO_ROOT, Settings
 
 LOCATION_NAME = "txviz_pipeline"
@@ -49,6 +52,34 @@ def prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
+def instance_ready_path(settings: Settings) -> Path:
+    """Exists once the instance's storage has been created (see ``prepare_instance``)."""
+    return dagster_home(settings) / ".storage-ready"
+
+
+def prepare_instance(settings: Settings) -> Path:
+    """DAGSTER_HOME with its storage created, so that processes starting at once against it
+    (``dagster dev`` and a replay run) never race to create the same SQLite tables."""
+    from dagster import DagsterInstance
+
+    home = prepare_dagster_home(settings)
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs_count()
+    instance_ready_path(settings).touch()
+    return home
+
+
+def wait_for_instance(settings: Settings, proc: subprocess.Popen, timeout=120.0) -> None:
+    """Wait until ``proc`` (started with ``prepare_first``) has created the instance's storage."""
+    deadline = time.monotonic() + timeout
+    while not instance_ready_path(settings).exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"dagster dev exited with {proc.returncode} while starting")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the Dagster instance was not ready in {timeout:.0f}s")
+        time.sleep(0.1)
+
+
 def dagster_env(settings: Settings, base_env: dict[str, str]) -> dict[str, str]:
     env = dict(base_env)
     env["DAGSTER_HOME"] = str(prepare_dagster_home(settings))
@@ -57,17 +88,43 @@ def dagster_env(settings: Settings, base_env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def start_dagster(settings: Settings, port: int, env: dict[str, str]) -> subprocess.Popen:
-    """Start ``dagster dev`` (webserver + daemon) on 127.0.0.1:``port`` in its own process group."""
-    dagster = Path(sys.executable).with_name("dagster")
-    argv = [str(dagster), "dev", "-w", str(REPO_ROOT / "workspace.yaml")]
-    argv += ["-h", LOCALHOST, "-p", str(port)]
+def start_dagster(
+    settings: Settings,
+    port: int,
+    env: dict[str, str],
+    nice: int = 0,
+    prepare_first: bool = False,
+) -> subprocess.Popen:
+    """Start ``dagster dev`` (webserver + daemon) on 127.0.0.1:``port`` in its own process group
+    (``nice``: see ``processes.start_group``). ``prepare_first``: the process first creates the
+    instance's storage (``prepare_instance``, then ``wait_for_instance`` returns), then becomes
+    ``dagster dev``, so no other process needs to import Dagster for it."""
+    argv = dagster_command(port)
+    if prepare_first:
+        # The storage is created at full priority (a replay run waits for it), then niced.
+        instance_ready_path(settings).unlink(missing_ok=True)
+        argv = [sys.executable, "-m", __name__, str(nice), *argv]
+        nice = 0
     return start_group(
         argv,
         env=dagster_env(settings, env),
         log_path=settings.home / "logs" / "dagster.log",
         cwd=REPO_ROOT,
+        nice=nice,
     )
+
+
+def dagster_command(port: int) -> list[str]:
+    return [
+        str(Path(sys.executable).with_name("dagster")),
+        "dev",
+        "-w",
+        str(REPO_ROOT / "workspace.yaml"),
+        "-h",
+        LOCALHOST,
+        "-p",
+        str(port),
+    ]
 
 
 def wait_for_dagster(port: int, proc: subprocess.Popen, settings: Settings, timeout=120.0):
@@ -85,23 +142,64 @@ def graphql_client(port: int):
     return DagsterGraphQLClient(LOCALHOST, port_number=port, timeout=60)
 
 
-def launch_replay(port: int, source_csv: str, replay: dict | None = None) -> str:
-    """Launch replay_transactions_job through the GraphQL API, as the launchpad does."""
-    from txviz_pipeline.defs.ingest.assets import firehose_replay, transactions_ndjson
-    from txviz_pipeline.defs.ingest.jobs import replay_transactions_job
+REPLAY_JOB = "replay_transactions_job"
 
-    run_config = {
+
+# The ops of replay_transactions_job's two assets (named as the assets; a test holds them equal),
+# spelled out so that building a run config never imports Dagster or the definitions.
+CONVERT_OP = "transactions_ndjson"
+REPLAY_OP = "firehose_replay"
+
+
+def replay_run_config(source_csv: str, replay: dict | None = None) -> dict:
+    """The run config of replay_transactions_job, as the launchpad fills it in."""
+    return {
         "ops": {
-            transactions_ndjson.op.name: {"config": {"source_csv": source_csv}},
-            firehose_replay.op.name: {"config": replay or {}},
+            CONVERT_OP: {"config": {"source_csv": source_csv}},
+            REPLAY_OP: {"config": replay or {}},
         }
     }
+
+
+def start_replay_run(
+    settings: Settings, env: dict[str, str], source_csv: str, replay: dict | None = None
+) -> subprocess.Popen:
+    """Run replay_transactions_job in a process of its own (``dagster job execute``), recorded
+    in the local instance like a launched run: its logs, asset materializations and checks show
+    in the UI. Needs no webserver, so it can start while ``dagster dev`` is still loading.
+    Output goes to <home>/logs/replay.log."""
+    config = prepare_dagster_home(settings) / "replay-run.json"
+    config.write_text(json.dumps(replay_run_config(source_csv, replay)))
+    argv = [
+        str(Path(sys.executable).with_name("dagster")),
+        "job",
+        "execute",
+        "-m",
+        "txviz_pipeline.definitions",
+        "-j",
+        REPLAY_JOB,
+        "-c",
+        str(config),
+        "--tags",
+        json.dumps({"txviz/launched-by": "txviz demo"}),
+    ]
+    return start_group(
+        argv,
+        env=dagster_env(settings, env),
+        log_path=settings.home / "logs" / "replay.log",
+        cwd=REPO_ROOT,
+    )
+
+
+def launch_replay(port: int, source_csv: str, replay: dict | None = None) -> str:
+    """Launch replay_transactions_job through the GraphQL API, as the launchpad does."""
+    run_config = replay_run_config(source_csv, replay)
     client = graphql_client(port)
     deadline = time.monotonic() + 60
     while True:
         try:
             return client.submit_job_execution(
-                replay_transactions_job.name,
+                REPLAY_JOB,
                 repository_location_name=LOCATION_NAME,
                 run_config=run_config,
             )
@@ -125,3 +223,68 @@ def failed_runs(port: int) -> list[tuple[str, str]]:
     """(job name, run id) of every failed run, read over GraphQL."""
     result = graphql_client(port)._execute(FAILED_RUNS_QUERY)
     return [(r["jobName"], r["runId"]) for r in result["runsOrError"]["results"]]
+
+
+def _query(port: int, query: str) -> dict | None:
+    """The ``data`` of a GraphQL query, None while the webserver does not answer it."""
+    request = urllib.request.Request(
+        f"http://{LOCALHOST}:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return json.loads(resp.read()).get("data")
+    except (OSError, ValueError):
+        return None
+
+
+def webserver_ready(port: int) -> bool:
+    return http_ok(f"http://{LOCALHOST}:{port}/server_info")
+
+
+LOCATION_QUERY = """
+query Locations {
+  workspaceOrError { ... on Workspace {
+    locationEntries { name loadStatus locationOrLoadError { __typename } }
+  } }
+}
+"""
+
+
+def location_loaded(port: int) -> bool:
+    """True once the webserver has loaded txviz's code location (the launchpad can use it)."""
+    data = _query(port, LOCATION_QUERY) or {}
+    for entry in (data.get("workspaceOrError") or {}).get("locationEntries", []):
+        if entry["name"] == LOCATION_NAME and entry["loadStatus"] == "LOADED":
+            location = entry.get("locationOrLoadError") or {}
+            return location.get("__typename") == "RepositoryLocation"
+    return False
+
+
+DAEMON_QUERY = """
+query Daemons {
+  instance { daemonHealth { allDaemonStatuses { daemonType required healthy } } }
+}
+"""
+
+
+def daemon_ready(port: int) -> bool:
+    """True once every required daemon (sensors, schedules, run queue) reports healthy."""
+    data = _query(port, DAEMON_QUERY) or {}
+    statuses = (((data.get("instance") or {}).get("daemonHealth")) or {}).get(
+        "allDaemonStatuses", []
+    )
+    required = [s for s in statuses if s["required"]]
+    return bool(required) and all(s["healthy"] for s in required)
+
+
+def _prepare_then_exec(nice: int, argv: list[str]) -> None:
+    prepare_instance(Settings.from_env())
+    if nice:
+        os.nice(nice)
+    os.execv(argv[0], argv)
+
+
+if __name__ == "__main__":
+    _prepare_then_exec(int(sys.argv[1]), sys.argv[2:])

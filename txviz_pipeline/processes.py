@@ -81,10 +81,25 @@ def _reset_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _reset_sigint_and_nice(increment: int):
+    def prepare() -> None:
+        _reset_sigint()
+        os.nice(increment)
+
+    return prepare
+
+
 def start_group(
-    argv: Sequence[str], *, env: dict[str, str], log_path: Path, cwd: Path | None = None
+    argv: Sequence[str],
+    *,
+    env: dict[str, str],
+    log_path: Path,
+    cwd: Path | None = None,
+    nice: int = 0,
 ) -> subprocess.Popen:
-    """Start ``argv`` as the leader of a new process group, output appended to ``log_path``."""
+    """Start ``argv`` as the leader of a new process group, output appended to ``log_path``.
+
+    ``nice`` > 0 lowers the CPU priority of the group (inherited by all it starts)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
@@ -95,7 +110,7 @@ def start_group(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_reset_sigint,
+            preexec_fn=_reset_sigint_and_nice(nice) if nice else _reset_sigint,
         )
 
 

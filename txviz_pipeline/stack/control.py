@@ -16,7 +16,7 @@ import os
 import secrets
 import sys
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,7 +85,13 @@ class StackInfo:
 
     @property
     def settings(self) -> Settings:
-        return Settings.from_env(self.env)
+        return embedded_settings(self.port, self.home)
+
+
+def embedded_settings(port: int, home: Path) -> Settings:
+    """The settings of txviz pointed at the stack on ``port`` for ``home`` (known before it
+    answers, so servers that read it can start at the same time)."""
+    return Settings.from_env(embedded_env(port, home))
 
 
 @dataclass(frozen=True)
@@ -240,11 +246,19 @@ def up(
     *,
     settings: Settings | None = None,
     server_env: Mapping[str, str] | None = None,
+    on_spawned: Callable[[int], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> StackInfo:
     """Start (or find) the embedded stack for ``home`` on ``port`` and provision it.
 
     ``port`` and ``home`` default to the settings' (``Settings.from_env()`` if none are given).
+    ``on_spawned(port)`` is called as soon as the port is known and the server process started
+    (or found running), before it answers: callers start what does not need AWS yet there, so
+    it starts while the server boots. ``progress`` is told "stack answering" and "stack
+    provisioned" as they happen.
     """
+    spawned = on_spawned or (lambda port: None)
+    report = progress or (lambda event: None)
     settings = settings or Settings.from_env()
     settings = dataclasses.replace(settings, home=Path(home or settings.home).resolve())
     home = settings.home
@@ -262,7 +276,11 @@ def up(
                     log.warning(
                         "stack already running on port %d; ignoring port %d", state["port"], port
                     )
-                return _info(home, state, _provision(home, state["port"]))
+                spawned(state["port"])
+                report("stack answering")
+                resources = _provision(home, state["port"])
+                report("stack provisioned")
+                return _info(home, state, resources)
             log.info("removing stale %s (pid %s is gone)", state_path(home), state["pid"])
             _remove_state(home)
 
@@ -290,6 +308,7 @@ def up(
         }
         _write_state(home, state)
         try:
+            spawned(port)
             try:
                 wait_for_http(
                     f"{_endpoint(port)}/moto-api/",
@@ -299,7 +318,9 @@ def up(
                 )
             except (RuntimeError, TimeoutError) as exc:
                 raise StackError(f"the stack server did not start on port {port}: {exc}") from exc
+            report("stack answering")
             resources = _provision(home, port)
+            report("stack provisioned")
         except BaseException:
             stop_group(proc.pid, STOP_TIMEOUT_S)
             _remove_state(home)

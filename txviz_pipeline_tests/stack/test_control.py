@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from txviz_pipeline.processes import port_in_use
+from txviz_pipeline.processes import http_ok, port_in_use
 from txviz_pipeline.settings import LOCALHOST, MOTO_PORT_ENV, Settings
 from txviz_pipeline.stack import control
 from txviz_pipeline.stack.control import StackError
@@ -51,6 +51,54 @@ def test_up_is_idempotent_and_down_stops_the_process(tmp_path: Path):
     assert not st.running and st.pid is None
     # The port is free again: the server closed its socket.
     assert not port_in_use(first.port)
+
+
+@pytest.mark.integration
+def test_on_spawned_runs_before_the_server_answers_and_progress_follows(tmp_path: Path):
+    home = tmp_path / "home"
+    port = free_port()
+    events: list[str] = []
+
+    def spawned(at: int) -> None:
+        # Called with the port once the server process exists, before it answers.
+        answering = http_ok(f"http://{LOCALHOST}:{at}/moto-api/")
+        events.append(f"spawned on {at}, answering={answering}")
+
+    stack = control.up(
+        settings=Settings(home=home, moto_port=port), on_spawned=spawned, progress=events.append
+    )
+    try:
+        assert events == [
+            f"spawned on {port}, answering=False",
+            "stack answering",
+            "stack provisioned",
+        ]
+        # A running stack: called at once with its port (the one asked for is ignored).
+        events.clear()
+        control.up(port=free_port(), home=home, on_spawned=spawned, progress=events.append)
+        assert events == [
+            f"spawned on {port}, answering=True",
+            "stack answering",
+            "stack provisioned",
+        ]
+    finally:
+        control.down(home)
+    assert not process_exists(stack.pid)
+
+
+@pytest.mark.integration
+def test_a_failing_on_spawned_stops_the_server(tmp_path: Path):
+    home = tmp_path / "home"
+    pids: list[int] = []
+
+    def spawned(port: int) -> None:
+        pids.append(json.loads((home / "stack" / "stack.json").read_text())["pid"])
+        raise RuntimeError("could not start the next server")
+
+    with pytest.raises(RuntimeError, match="could not start the next server"):
+        control.up(port=free_port(), home=home, on_spawned=spawned)
+    assert len(pids) == 1 and not process_exists(pids[0])
+    assert not (home / "stack" / "stack.json").exists()
 
 
 @pytest.mark.integration
