@@ -252,12 +252,31 @@ def _readiness(servers: Servers) -> list[list]:
     ]
 
 
+def dashboard_row_count(settings, speed) -> int:
+    """Transactions the dashboard shows now: the local SPICE plus the speed layer's freshly
+    landed rows, through the dashboard's own session; 0 while S3 cannot be read."""
+    import botocore.exceptions
+
+    from txviz_pipeline.serving.queries import DATASET_TABLE
+    from txviz_pipeline.serving.snapshot import dashboard_session
+
+    try:
+        with dashboard_session(settings.spice_path, speed) as session:
+            if not session.has_data:
+                return 0
+            return session.con.execute(f"SELECT count(*) FROM {DATASET_TABLE}").fetchone()[0]
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+        return 0
+
+
 def _watch(settings, servers, timeline, csv, replay_config, exit_when_ready) -> int:
     """Poll until everything answers and the dashboard has data; print each step once."""
     from txviz_pipeline import aws
+    from txviz_pipeline.serving.speed import SpeedLayer
 
     chains = _readiness(servers)
     s3 = aws.client("s3", settings, max_attempts=1)
+    speed = SpeedLayer(s3, settings.bucket)
     deadline = time.monotonic() + READY_TIMEOUT_S
     while True:
         servers.check_alive(settings)
@@ -282,7 +301,7 @@ def _watch(settings, servers, timeline, csv, replay_config, exit_when_ready) -> 
                 )
         if csv is not None and FIRST_LANDED not in timeline and _landed(s3, settings):
             timeline.mark(FIRST_LANDED)
-        if FIRST_DATA not in timeline and (rows := spice_row_count(settings.spice_path)):
+        if FIRST_DATA not in timeline and (rows := dashboard_row_count(settings, speed)):
             timeline.mark(FIRST_DATA)
             print(
                 f"first dashboard data after {timeline.events[FIRST_DATA]:.1f}s "

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from txviz_pipeline.processes import http_ok, start_group, wait_for_http
-from txviz_pipeline.settings import LOCALHOST, REPO_ROOT, Settings
+from txviz_pipeline.settings import DAGSTER_PORT_ENV, LOCALHOST, REPO_ROOT, Settings
 
 LOCATION_NAME = "txviz_pipeline"
 
@@ -107,7 +107,8 @@ def start_dagster(
         nice = 0
     return start_group(
         argv,
-        env=dagster_env(settings, env),
+        # The port it serves on is the one alert links point at (Settings.dagster_url).
+        env=dagster_env(settings, {**env, DAGSTER_PORT_ENV: str(port)}),
         log_path=settings.home / "logs" / "dagster.log",
         cwd=REPO_ROOT,
         nice=nice,

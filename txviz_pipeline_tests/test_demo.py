@@ -41,6 +41,16 @@ def event_order(stdout: str) -> list[str]:
     return [m.group(2) for line in stdout.splitlines() if (m := EVENT_LINE.match(line))]
 
 
+def test_dagster_is_told_its_own_port_so_alert_links_point_at_it(tmp_path, monkeypatch):
+    started = {}
+    monkeypatch.setattr(orchestrator, "start_group", lambda argv, **kw: started.update(kw))
+    settings = Settings.from_env({"TXVIZ_HOME": str(tmp_path)})
+    orchestrator.start_dagster(settings, 3123, {"TXVIZ_DAGSTER_PORT": "3000"})
+    child = Settings.from_env(started["env"])
+    assert child.dagster_port == 3123
+    assert child.dagster_ui == "http://127.0.0.1:3123"
+
+
 def test_replay_run_config_names_the_replay_jobs_ops() -> None:
     from txviz_pipeline.defs.ingest.assets import firehose_replay, transactions_ndjson
     from txviz_pipeline.defs.ingest.jobs import replay_transactions_job
