@@ -302,6 +302,10 @@ def _watch(settings, servers, timeline, csv, replay_config, exit_when_ready) -> 
         if csv is not None and FIRST_LANDED not in timeline and _landed(s3, settings):
             timeline.mark(FIRST_LANDED)
         if FIRST_DATA not in timeline and (rows := dashboard_row_count(settings, speed)):
+            if csv is not None:
+                # The replay's rows on the page came from landing: a landing listing that failed
+                # this poll (a busy stack) must not order the first record after its data.
+                timeline.mark(FIRST_LANDED)
             timeline.mark(FIRST_DATA)
             print(
                 f"first dashboard data after {timeline.events[FIRST_DATA]:.1f}s "
