@@ -13,6 +13,9 @@ Money is summed as DECIMAL(18, 2) so totals are exact to the cent in both engine
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, timedelta
+
 import pandas as pd
 
 from txviz_pipeline.compaction.compact import ARRIVAL_HOUR_COLUMN
@@ -170,3 +173,31 @@ def run_panel(con, name: str) -> pd.DataFrame:
     """Run panel ``name`` on a DuckDB connection to the SPICE and return it as a DataFrame."""
     panel_view(name)
     return con.execute(PANELS[name]).df()
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the dashboard's viewer narrowed the data to: event dates (UTC, both ends included),
+    categories and states (empty: all). Applied as a view, so every panel's SQL runs unchanged."""
+
+    start: date | None = None
+    end: date | None = None
+    categories: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+
+    def where(self) -> str:
+        """The SQL condition these filters put on ``transactions`` rows (``TRUE`` for none)."""
+        conditions = []
+        # event_time is ISO-8601 UTC text: comparing it with 'YYYY-MM-DD' compares dates.
+        if self.start is not None:
+            conditions.append(f"event_time >= {_literal(self.start.isoformat())}")
+        if self.end is not None:
+            conditions.append(f"event_time < {_literal((self.end + timedelta(1)).isoformat())}")
+        for column, values in (("category", self.categories), ("state", self.states)):
+            if values:
+                conditions.append(f"{column} IN ({', '.join(_literal(v) for v in values)})")
+        return " AND ".join(conditions) or "TRUE"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

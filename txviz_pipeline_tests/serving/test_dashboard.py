@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -132,3 +132,47 @@ def test_open_alerts_show_as_banners_and_every_alert_in_the_list(moto_settings):
     listed = at.dataframe[0].value
     assert list(listed["Alert"]) == [a.title for a in (resolved, warned, cleared)]
     assert list(listed["Status"]) == ["resolved", "open", "open"]
+
+
+def test_sidebar_filters_narrow_every_panel(settings):
+    records = varied_records(1500)
+    states = ["CA", "NC", "TX"]
+    for i, r in enumerate(records):
+        r["state"] = states[i % 3]
+        if i % 4 == 0:  # a second event date
+            r["event_time"] = "2019-01-02" + r["event_time"][10:]
+    build_spice(settings.spice_path, records)
+    at = run_app()
+    assert at.sidebar.multiselect[1].options == states
+    last = "2019-01-02"
+
+    at.sidebar.multiselect[0].set_value(["grocery_pos", "shopping_net"])
+    at.sidebar.multiselect[1].set_value(["TX"])
+    at.sidebar.date_input[0].set_value((date.fromisoformat(last), date.fromisoformat(last)))
+    at.run()
+    assert not at.exception, at.exception
+
+    kept = [
+        r
+        for r in records
+        if r["category"] in ("grocery_pos", "shopping_net")
+        and r["state"] == "TX"
+        and r["event_time"][:10] == last
+    ]
+    assert 0 < len(kept) < len(records)
+    metrics = {m.label: m.value for m in at.metric}
+    fraud = sum(r["is_fraud"] for r in kept)
+    assert metrics["Transactions"] == f"{len(kept):,}"
+    assert metrics["Amount"] == f"${amount_total(kept):,.2f}"
+    assert metrics["Fraud (labelled)"] == f"{fraud:,}"
+    assert metrics["Fraud rate"] == f"{fraud / len(kept):.2%}"
+    shown = set(at.dataframe[0].value.category)
+    assert shown == {r["category"] for r in kept}
+    assert any(c.value.startswith("Filtered: event dates") for c in at.caption)
+
+    at.sidebar.multiselect[1].set_value(["NC"])
+    at.sidebar.multiselect[0].set_value([])
+    at.sidebar.date_input[0].set_value([])
+    at.run()
+    nc = [r for r in records if r["state"] == "NC"]
+    assert {m.label: m.value for m in at.metric}["Transactions"] == f"{len(nc):,}"

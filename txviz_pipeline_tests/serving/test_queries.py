@@ -137,3 +137,15 @@ def test_unknown_panel_is_a_clear_error(con):
     with pytest.raises(KeyError, match="unknown panel 'nope'"):
         run_panel(con, "nope")
     assert panel_view("kpis") == "panel_kpis"
+
+
+def test_filters_are_one_sql_condition_with_quoted_values():
+    from datetime import date
+
+    from txviz_pipeline.serving.queries import Filters
+
+    assert Filters().where() == "TRUE"
+    assert Filters(date(2019, 1, 1), date(2019, 1, 31), ("kids_pets",), ("O'X", "TX")).where() == (
+        "event_time >= '2019-01-01' AND event_time < '2019-02-01'"
+        " AND category IN ('kids_pets') AND state IN ('O''X', 'TX')"
+    )

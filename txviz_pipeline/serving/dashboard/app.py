@@ -17,8 +17,14 @@ import streamlit as st
 
 from txviz_pipeline import aws
 from txviz_pipeline.serving.dashboard.alerts_panel import alerts_view
-from txviz_pipeline.serving.queries import FLAG_THRESHOLD
-from txviz_pipeline.serving.snapshot import Snapshot, read_snapshot
+from txviz_pipeline.serving.dashboard.filters import filter_caption, filter_sidebar
+from txviz_pipeline.serving.queries import FLAG_THRESHOLD, Filters
+from txviz_pipeline.serving.snapshot import (
+    FilterOptions,
+    Snapshot,
+    read_filter_options,
+    read_snapshot,
+)
 from txviz_pipeline.serving.speed import SpeedLayer
 from txviz_pipeline.settings import Settings
 
@@ -305,17 +311,34 @@ def status_line(snapshot: Snapshot) -> None:
     st.caption(" · ".join(parts))
 
 
-@st.fragment(run_every=REFRESH_SECONDS)
-def live_view() -> None:
+def settings_and_speed() -> tuple[Settings, SpeedLayer | None]:
     settings = Settings.from_env()
-    path = settings.spice_path
-    speed = speed_layer((settings.endpoint_url, settings.mode, settings.bucket), settings)
+    return settings, speed_layer((settings.endpoint_url, settings.mode, settings.bucket), settings)
+
+
+def filter_options() -> FilterOptions:
+    """What the filters offer, read once per page run (a widget change reruns the page)."""
+    settings, speed = settings_and_speed()
     try:
         try:
-            snapshot = read_snapshot(path, speed)
+            return read_filter_options(settings.spice_path, speed)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+            return read_filter_options(settings.spice_path)
+    except duckdb.Error:
+        # live_view reports the unreadable SPICE; the filters offer nothing meanwhile.
+        return FilterOptions([], [], None, None)
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def live_view(filters: Filters) -> None:
+    settings, speed = settings_and_speed()
+    path = settings.spice_path
+    try:
+        try:
+            snapshot = read_snapshot(path, speed, filters)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             st.warning(f"Fresh landing records could not be read ({exc}); showing the SPICE only.")
-            snapshot = read_snapshot(path)
+            snapshot = read_snapshot(path, filters=filters)
     except duckdb.Error as exc:
         st.error(f"The local SPICE at {path} could not be read: {exc}")
         return
@@ -328,9 +351,14 @@ def live_view() -> None:
         )
         return
     status_line(snapshot)
+    if caption := filter_caption(filters):
+        st.caption(caption)
     kpi_tiles(snapshot)
     if not int(snapshot.panels["kpis"].transactions.iloc[0]):
-        st.info("The SPICE is loaded but holds no transactions yet.")
+        if filter_caption(filters):
+            st.info("No transaction matches the filters.")
+        else:
+            st.info("The SPICE is loaded but holds no transactions yet.")
         return
     category_panel(snapshot.panels["by_category"])
     left, right = st.columns(2)
@@ -348,5 +376,6 @@ def live_view() -> None:
 
 st.set_page_config(page_title="txviz · live transactions", page_icon="💳", layout="wide")
 st.title("txviz · live transactions and fraud")
+filters = filter_sidebar(filter_options())
 alerts_view()
-live_view()
+live_view(filters)
