@@ -125,6 +125,20 @@ FROM {DATASET_TABLE}
 GROUP BY age_band
 ORDER BY age_band
 """,
+    # The map: one point per cardholder state, placed at its cardholders' mean position.
+    "by_state": f"""
+SELECT
+    state,
+    AVG(lat) AS lat,
+    AVG("long") AS lon,
+    COUNT(*) AS transactions,
+    SUM({_AMOUNT}) AS amount_total,
+    {_FRAUD_COUNT} AS fraud_count,
+    {_FRAUD_RATE} AS fraud_rate
+FROM {DATASET_TABLE}
+GROUP BY state
+ORDER BY amount_total DESC, state
+""",
     "top_merchants": f"""
 SELECT
     merchant,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 import streamlit as st
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from txviz_pipeline import aws
@@ -14,7 +16,12 @@ from txviz_pipeline.serving.dashboard import app as dashboard_app
 from txviz_pipeline.settings import LANDING_PREFIX, PARTITION_FMT, Settings
 from txviz_pipeline_tests.compaction.records import landing_record, ndjson, varied_records
 from txviz_pipeline_tests.serving.curated import amount_total
-from txviz_pipeline_tests.serving.spice_files import build_spice
+from txviz_pipeline_tests.serving.spice_files import (
+    STATE_POSITIONS,
+    STATES,
+    build_spice,
+    states_records,
+)
 
 APP = dashboard_app.__file__
 
@@ -30,6 +37,18 @@ def run_app() -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def chart_data(at: AppTest, marker: str) -> pd.DataFrame:
+    """The data of the one Vega-Lite chart whose spec contains ``marker``."""
+    charts = [
+        el.proto
+        for el in at.main.get("vega_lite_chart") + at.main.get("arrow_vega_lite_chart")
+        if marker in el.proto.spec
+    ]
+    assert len(charts) == 1, f"{len(charts)} charts contain {marker!r}"
+    (dataset,) = charts[0].datasets
+    return convert_arrow_bytes_to_pandas_df(dataset.data.data)
 
 
 def test_empty_state_before_the_first_refresh(settings):
@@ -135,10 +154,9 @@ def test_open_alerts_show_as_banners_and_every_alert_in_the_list(moto_settings):
 
 
 def test_sidebar_filters_narrow_every_panel(settings):
-    records = varied_records(1500)
-    states = ["CA", "NC", "TX"]
+    records = states_records(1500)
+    states = STATES
     for i, r in enumerate(records):
-        r["state"] = states[i % 3]
         if i % 4 == 0:  # a second event date
             r["event_time"] = "2019-01-02" + r["event_time"][10:]
     build_spice(settings.spice_path, records)
@@ -176,3 +194,25 @@ def test_sidebar_filters_narrow_every_panel(settings):
     at.run()
     nc = [r for r in records if r["state"] == "NC"]
     assert {m.label: m.value for m in at.metric}["Transactions"] == f"{len(nc):,}"
+
+
+def test_state_map_holds_exact_figures_per_state(settings):
+    records = states_records(900)
+    build_spice(settings.spice_path, records)
+    at = run_app()
+    assert any(s.value == "Spending and fraud by state" for s in at.subheader)
+
+    data = chart_data(at, "albersUsa").set_index("state")
+    assert list(data.index) == sorted(
+        STATES, key=lambda s: -amount_total([r for r in records if r["state"] == s])
+    )
+    for state in STATES:
+        rows = [r for r in records if r["state"] == state]
+        row = data.loc[state]
+        fraud = sum(r["is_fraud"] for r in rows)
+        assert int(row.transactions) == len(rows)
+        assert f"{row.amount_total:.2f}" == f"{amount_total(rows):.2f}"
+        assert int(row.fraud_count) == fraud
+        assert row.fraud_rate == pytest.approx(fraud / len(rows), abs=1e-12)
+        (a_lat, a_lon), (b_lat, b_lon) = STATE_POSITIONS[state]
+        assert (row.lat, row.lon) == pytest.approx(((a_lat + b_lat) / 2, (a_lon + b_lon) / 2))

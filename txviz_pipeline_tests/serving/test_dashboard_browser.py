@@ -22,9 +22,8 @@ from txviz_pipeline.serving.queries import (
     TOP_MERCHANTS_LIMIT,
 )
 from txviz_pipeline.settings import REPO_ROOT, Settings
-from txviz_pipeline_tests.compaction.records import varied_records
 from txviz_pipeline_tests.serving.curated import amount_total
-from txviz_pipeline_tests.serving.spice_files import build_spice
+from txviz_pipeline_tests.serving.spice_files import STATES, build_spice, states_records
 from txviz_pipeline_tests.support.moto import free_port
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +32,7 @@ pytestmark = pytest.mark.e2e
 README_SCREENSHOT = REPO_ROOT / "docs" / "dashboard.png"
 UPDATE_ENV = "TXVIZ_UPDATE_SCREENSHOTS"
 # Tall enough for every panel, so the screenshot shows the whole page without scrolling.
-VIEWPORT = {"width": 1440, "height": 2300}
+VIEWPORT = {"width": 1440, "height": 2800}
 # Debian's chromium as it is; Playwright's own browser download is not needed.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -46,6 +45,7 @@ CHROMIUM_ARGS = [
 ROWS = 6123
 PANELS = [
     "Amount by category",
+    "Spending and fraud by state",
     "Volume and amount per minute",
     "Fraud rate by hour of day",
     "Top merchants by fraud",
@@ -63,6 +63,7 @@ SETTLED = (
 MARKS = f"""[...document.querySelectorAll('{CHART} svg.marks')].map(svg => ({{
     bars: svg.querySelectorAll('g.mark-rect.role-mark path').length,
     lines: svg.querySelectorAll('g.mark-line.role-mark path').length,
+    symbols: svg.querySelectorAll('g.mark-symbol.role-mark path').length,
 }}))"""
 # Per dataframe, its accessible grid (glide-data-grid draws on a canvas and mirrors it here).
 TABLES = """[...document.querySelectorAll('[data-testid="stDataFrame"] table[role="grid"]')]
@@ -76,7 +77,7 @@ TABLES = """[...document.querySelectorAll('[data-testid="stDataFrame"] table[rol
 
 @pytest.fixture(scope="module")
 def records() -> list[dict[str, Any]]:
-    return varied_records(ROWS)
+    return states_records(ROWS)
 
 
 @pytest.fixture(scope="module")
@@ -135,14 +136,17 @@ def test_every_panel_is_shown_without_errors(page: Page):
 
 
 def test_every_chart_draws_one_mark_per_data_point(page: Page, records):
-    category, minute, hour, merchants, age = page.evaluate(MARKS)
-    assert category == {"bars": len({r["category"] for r in records}), "lines": 0}
+    category, states, minute, hour, merchants, age = page.evaluate(MARKS)
+    assert category == {"bars": len({r["category"] for r in records}), "lines": 0, "symbols": 0}
+    # One circle per state on the offline map.
+    assert states == {"bars": 0, "lines": 0, "symbols": len(STATES)}
     minutes = min(MINUTES_SHOWN, len({r["event_time"][:16] for r in records}))
-    assert minute == {"bars": minutes, "lines": 1}
-    assert hour == {"bars": len({r["hour"] for r in records}), "lines": 0}
+    assert minute == {"bars": minutes, "lines": 1, "symbols": 0}
+    assert hour == {"bars": len({r["hour"] for r in records}), "lines": 0, "symbols": 0}
     fraud_merchants = {r["merchant"] for r in records if r["is_fraud"]}
-    assert merchants == {"bars": min(TOP_MERCHANTS_LIMIT, len(fraud_merchants)), "lines": 0}
-    assert age == {"bars": len({r["age_band"] for r in records}), "lines": 0}
+    top = min(TOP_MERCHANTS_LIMIT, len(fraud_merchants))
+    assert merchants == {"bars": top, "lines": 0, "symbols": 0}
+    assert age == {"bars": len({r["age_band"] for r in records}), "lines": 0, "symbols": 0}
 
 
 def test_category_table_sums_the_data(page: Page, records):

@@ -149,3 +149,12 @@ def test_filters_are_one_sql_condition_with_quoted_values():
         "event_time >= '2019-01-01' AND event_time < '2019-02-01'"
         " AND category IN ('kids_pets') AND state IN ('O''X', 'TX')"
     )
+
+
+def test_by_state_places_each_state_at_its_cardholders_mean_position(con):
+    (row,) = run_panel(con, "by_state").itertuples()
+    assert row.state == "NC"
+    assert (row.lat, row.lon) == pytest.approx((RECORDS[0]["lat"], RECORDS[0]["long"]))
+    assert int(row.transactions) == len(RECORDS)
+    assert Decimal(str(row.amount_total)) == amount_total(RECORDS)
+    assert int(row.fraud_count) == sum(r["is_fraud"] for r in RECORDS)

@@ -17,7 +17,9 @@ import streamlit as st
 
 from txviz_pipeline import aws
 from txviz_pipeline.serving.dashboard.alerts_panel import alerts_view
+from txviz_pipeline.serving.dashboard.charts import fraud_rate_color, totals_tooltip
 from txviz_pipeline.serving.dashboard.filters import filter_caption, filter_sidebar
+from txviz_pipeline.serving.dashboard.panels_geo import state_map_panel
 from txviz_pipeline.serving.queries import FLAG_THRESHOLD, Filters
 from txviz_pipeline.serving.snapshot import (
     FilterOptions,
@@ -126,18 +128,8 @@ def category_panel(frame: pd.DataFrame) -> None:
         .encode(
             x=alt.X("amount_total:Q", title="Amount ($)", axis=alt.Axis(format="$,.0f")),
             y=alt.Y("category:N", sort="-x", title=None),
-            color=alt.Color(
-                "fraud_rate:Q",
-                title="Fraud rate",
-                scale=alt.Scale(scheme="orangered"),
-                legend=alt.Legend(format=".1%"),
-            ),
-            tooltip=[
-                "category",
-                alt.Tooltip("transactions:Q", format=","),
-                alt.Tooltip("amount_total:Q", format="$,.2f", title="amount"),
-                alt.Tooltip("fraud_rate:Q", format=".2%", title="fraud rate"),
-            ],
+            color=fraud_rate_color(),
+            tooltip=totals_tooltip("category"),
         )
         .properties(height=height)
     )
@@ -361,6 +353,7 @@ def live_view(filters: Filters) -> None:
             st.info("The SPICE is loaded but holds no transactions yet.")
         return
     category_panel(snapshot.panels["by_category"])
+    state_map_panel(snapshot.panels["by_state"])
     left, right = st.columns(2)
     with left:
         minute_panel(snapshot.panels["per_minute"])
