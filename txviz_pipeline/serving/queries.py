@@ -175,6 +175,36 @@ LIMIT {LATEST_FLAGGED_LIMIT}
 }
 PANELS = {name: sql.strip() for name, sql in PANELS.items()}
 
+CARD_CHOICES_LIMIT = 25
+# The cards the drill-down offers first: most flagged, then most spent.
+CARD_CHOICES_SQL = f"""
+SELECT
+    card_token,
+    MAX(card_last4) AS card_last4,
+    SUM({_FLAGGED}) AS flagged,
+    COUNT(*) AS transactions
+FROM {{table}}
+GROUP BY card_token
+ORDER BY flagged DESC, SUM({_AMOUNT}) DESC, card_token
+LIMIT {CARD_CHOICES_LIMIT}
+""".strip()
+# One card's transactions, oldest first (parameter: the card token).
+CARD_TIMELINE_SQL = f"""
+SELECT
+    event_time,
+    card_last4,
+    {_AMOUNT} AS amount,
+    merchant,
+    category,
+    fraud_score,
+    {_FLAGGED} AS flagged,
+    fraud_reasons,
+    is_fraud
+FROM {DATASET_TABLE}
+WHERE card_token = ?
+ORDER BY event_time, trans_num
+""".strip()
+
 
 def panel_view(name: str) -> str:
     """The view that holds panel ``name`` in the local SPICE (``panel_kpis`` ...)."""

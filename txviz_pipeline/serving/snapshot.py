@@ -18,6 +18,8 @@ import duckdb
 import pandas as pd
 
 from txviz_pipeline.serving.queries import (
+    CARD_CHOICES_SQL,
+    CARD_TIMELINE_SQL,
     DATASET_COLUMNS,
     DATASET_TABLE,
     PANELS,
@@ -41,6 +43,8 @@ class FilterOptions:
     states: list[str]
     first_day: date | None
     last_day: date | None
+    # The cards the drill-down offers: card_token, card_last4, flagged, transactions.
+    cards: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class Snapshot:
     refresh: dict | None
     # None when the dashboard runs without a speed layer.
     speed: SpeedStats | None = None
+    # The drill-down card's transactions (CARD_TIMELINE_SQL); None when no card is chosen.
+    card: pd.DataFrame | None = None
 
 
 @dataclass
@@ -98,15 +104,21 @@ def dashboard_session(
 
 
 def read_snapshot(
-    path: Path, speed: SpeedLayer | None = None, filters: Filters | None = None
+    path: Path,
+    speed: SpeedLayer | None = None,
+    filters: Filters | None = None,
+    card_token: str | None = None,
 ) -> Snapshot | None:
     """Every panel over the SPICE at ``path`` and the speed layer's fresh rows, narrowed by
-    ``filters``; None if neither has any data yet."""
+    ``filters``, and the transactions of ``card_token`` if given; None if there is no data."""
     with dashboard_session(path, speed, filters) as session:
         if not session.has_data:
             return None
         panels = {name: run_panel(session.con, name) for name in PANELS}
-        return Snapshot(panels, session.refresh, session.speed)
+        card = None
+        if card_token:
+            card = session.con.execute(CARD_TIMELINE_SQL, [card_token]).df()
+        return Snapshot(panels, session.refresh, session.speed, card)
 
 
 def read_filter_options(path: Path, speed: SpeedLayer | None = None) -> FilterOptions:
@@ -123,10 +135,12 @@ def read_filter_options(path: Path, speed: SpeedLayer | None = None) -> FilterOp
                 MAX(SUBSTR(event_time, 1, 10))
             FROM {UNFILTERED_VIEW}"""
         ).fetchone()
+        cards = session.con.execute(CARD_CHOICES_SQL.format(table=UNFILTERED_VIEW)).df()
     categories, states, first, last = row
     return FilterOptions(
         categories or [],
         states or [],
         date.fromisoformat(first) if first else None,
         date.fromisoformat(last) if last else None,
+        cards,
     )

@@ -216,3 +216,36 @@ def test_state_map_holds_exact_figures_per_state(settings):
         assert row.fraud_rate == pytest.approx(fraud / len(rows), abs=1e-12)
         (a_lat, a_lon), (b_lat, b_lon) = STATE_POSITIONS[state]
         assert (row.lat, row.lon) == pytest.approx(((a_lat + b_lat) / 2, (a_lon + b_lon) / 2))
+
+
+def test_card_drill_down_shows_one_cards_transactions_and_flags(settings):
+    records = varied_records(1500)
+    build_spice(settings.spice_path, records)
+    at = run_app()
+    assert any("Choose a card in the sidebar" in c.value for c in at.caption)
+    picker = at.sidebar.selectbox[0]
+    flags: dict[str, int] = {}
+    for r in records:
+        flags[r["card_token"]] = flags.get(r["card_token"], 0) + (r["fraud_score"] >= 0.5)
+    most = max(flags.values())
+    # The list shows masked cards only, the most flagged first.
+    assert picker.options[0].startswith("•••• ") and f"· {most:,} flagged" in picker.options[0]
+    assert not any(t in "".join(picker.options) for t in flags)
+
+    token = next(t for t, n in sorted(flags.items()) if n == most)
+    at.sidebar.text_input[0].input(token)
+    at.run()
+    assert not at.exception, at.exception
+    card = [r for r in records if r["card_token"] == token]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Card"] == f"•••• {card[0]['card_last4']}"
+    assert metrics["Card transactions"] == f"{len(card):,}"
+    assert metrics["Card amount"] == f"${amount_total(card):,.2f}"
+    assert metrics["Card flagged (≥ 0.5)"] == f"{most:,}"
+    assert metrics["Card fraud (labelled)"] == f"{sum(r['is_fraud'] for r in card):,}"
+    timeline = chart_data(at, '"flagged", "not flagged"')
+    card.sort(key=lambda r: (r["event_time"], r["trans_num"]))
+    assert [f"{a:.2f}" for a in timeline.amount] == [f"{r['amount']:.2f}" for r in card]
+    assert list(timeline.flag) == [
+        "flagged" if r["fraud_score"] >= 0.5 else "not flagged" for r in card
+    ]

@@ -51,6 +51,7 @@ PANELS = [
     "Top merchants by fraud",
     "Fraud rate by age band",
     f"Latest flagged transactions (score ≥ {FLAG_THRESHOLD})",
+    "Card drill-down",
 ]
 CHART = '[data-testid="stVegaLiteChart"]'
 # No rerun in flight: Streamlit fades stale elements and shows a status widget meanwhile.

@@ -17,6 +17,7 @@ import streamlit as st
 
 from txviz_pipeline import aws
 from txviz_pipeline.serving.dashboard.alerts_panel import alerts_view
+from txviz_pipeline.serving.dashboard.card import card_panel, card_picker
 from txviz_pipeline.serving.dashboard.charts import fraud_rate_color, totals_tooltip
 from txviz_pipeline.serving.dashboard.filters import filter_caption, filter_sidebar
 from txviz_pipeline.serving.dashboard.panels_geo import state_map_panel
@@ -322,15 +323,15 @@ def filter_options() -> FilterOptions:
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
-def live_view(filters: Filters) -> None:
+def live_view(filters: Filters, card_token: str | None) -> None:
     settings, speed = settings_and_speed()
     path = settings.spice_path
     try:
         try:
-            snapshot = read_snapshot(path, speed, filters)
+            snapshot = read_snapshot(path, speed, filters, card_token)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             st.warning(f"Fresh landing records could not be read ({exc}); showing the SPICE only.")
-            snapshot = read_snapshot(path, filters=filters)
+            snapshot = read_snapshot(path, filters=filters, card_token=card_token)
     except duckdb.Error as exc:
         st.error(f"The local SPICE at {path} could not be read: {exc}")
         return
@@ -365,10 +366,12 @@ def live_view(filters: Filters) -> None:
     with right:
         age_panel(snapshot.panels["by_age_band"])
     flagged_panel(snapshot.panels["latest_flagged"])
+    card_panel(snapshot.card)
 
 
 st.set_page_config(page_title="txviz · live transactions", page_icon="💳", layout="wide")
 st.title("txviz · live transactions and fraud")
-filters = filter_sidebar(filter_options())
+options = filter_options()
+filters = filter_sidebar(options)
 alerts_view()
-live_view(filters)
+live_view(filters, card_picker(options.cards))
