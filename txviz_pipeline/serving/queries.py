@@ -53,6 +53,23 @@ _FRAUD_COUNT = "CAST(COALESCE(SUM(is_fraud), 0) AS BIGINT)"
 _FRAUD_RATE = "CAST(SUM(is_fraud) AS DOUBLE) / NULLIF(COUNT(*), 0)"
 _FLAGGED = f"CASE WHEN fraud_score >= {FLAG_THRESHOLD} THEN 1 ELSE 0 END"
 
+
+def _daily_by(column: str) -> str:
+    """Per event day and value of ``column``: transactions, amount and fraud."""
+    return f"""
+SELECT
+    SUBSTR(event_time, 1, 10) AS "day",
+    {column},
+    COUNT(*) AS transactions,
+    SUM({_AMOUNT}) AS amount_total,
+    {_FRAUD_COUNT} AS fraud_count,
+    {_FRAUD_RATE} AS fraud_rate
+FROM {DATASET_TABLE}
+GROUP BY SUBSTR(event_time, 1, 10), {column}
+ORDER BY "day", {column}
+"""
+
+
 PANELS: dict[str, str] = {
     # One row: the KPI tiles.
     "kpis": f"""
@@ -139,6 +156,10 @@ FROM {DATASET_TABLE}
 GROUP BY state
 ORDER BY amount_total DESC, state
 """,
+    # Spending behaviour by day and demographic: one row per (day, gender).
+    # Spending behaviour by day and demographic: one row per (day, gender) / (day, age band).
+    "daily_by_gender": _daily_by("gender"),
+    "daily_by_age_band": _daily_by("age_band"),
     "top_merchants": f"""
 SELECT
     merchant,

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.e2e
 README_SCREENSHOT = REPO_ROOT / "docs" / "dashboard.png"
 UPDATE_ENV = "TXVIZ_UPDATE_SCREENSHOTS"
 # Tall enough for every panel, so the screenshot shows the whole page without scrolling.
-VIEWPORT = {"width": 1440, "height": 2800}
+VIEWPORT = {"width": 1440, "height": 3200}
 # Debian's chromium as it is; Playwright's own browser download is not needed.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -50,6 +50,8 @@ PANELS = [
     "Fraud rate by hour of day",
     "Top merchants by fraud",
     "Fraud rate by age band",
+    "Daily amount by gender",
+    "Daily amount by age band",
     f"Latest flagged transactions (score ≥ {FLAG_THRESHOLD})",
     "Card drill-down",
 ]
@@ -137,7 +139,7 @@ def test_every_panel_is_shown_without_errors(page: Page):
 
 
 def test_every_chart_draws_one_mark_per_data_point(page: Page, records):
-    category, states, minute, hour, merchants, age = page.evaluate(MARKS)
+    category, states, minute, hour, merchants, age, gender, band = page.evaluate(MARKS)[:8]
     assert category == {"bars": len({r["category"] for r in records}), "lines": 0, "symbols": 0}
     # One circle per state on the offline map.
     assert states == {"bars": 0, "lines": 0, "symbols": len(STATES)}
@@ -148,6 +150,11 @@ def test_every_chart_draws_one_mark_per_data_point(page: Page, records):
     top = min(TOP_MERCHANTS_LIMIT, len(fraud_merchants))
     assert merchants == {"bars": top, "lines": 0, "symbols": 0}
     assert age == {"bars": len({r["age_band"] for r in records}), "lines": 0, "symbols": 0}
+    # One line per group, one point per (day, group).
+    for chart, column in ((gender, "gender"), (band, "age_band")):
+        groups = {r[column] for r in records}
+        points = {(r["event_time"][:10], r[column]) for r in records}
+        assert chart == {"bars": 0, "lines": len(groups), "symbols": len(points)}
 
 
 def test_category_table_sums_the_data(page: Page, records):
@@ -176,6 +183,25 @@ def test_screenshot_of_the_whole_page(page: Page, tmp_path: Path):
     page.screenshot(path=screenshot)
     # A page of six panels and six tiles; a blank or error page compresses to a few KB.
     assert screenshot.stat().st_size > 50_000
+
+
+def test_card_drill_down_draws_the_cards_timeline(page: Page, records):
+    """Last: it changes the page (a card chosen in the sidebar)."""
+    token = records[0]["card_token"]
+    card = [r for r in records if r["card_token"] == token]
+    charts = page.locator(f"{CHART} svg.marks").count()
+    page.get_by_label("…or a card token").fill(token)
+    page.get_by_label("…or a card token").press("Enter")
+    page.wait_for_function(
+        f"document.querySelectorAll('{CHART} svg.marks').length == {charts + 1}", timeout=30_000
+    )
+    page.wait_for_function(SETTLED, timeout=30_000)
+    timeline = page.evaluate(MARKS)[-1]
+    assert timeline == {"bars": 0, "lines": 1, "symbols": len(card)}
+    tiles = page.get_by_test_id("stMetric").all_inner_texts()
+    assert any(t.startswith("Card\n") and f"•••• {card[0]['card_last4']}" in t for t in tiles)
+    # The token is only in the viewer's own (password) input, never in what the page draws.
+    assert token not in page.locator("main").inner_text()
 
 
 def flagged(records: list[dict[str, Any]]) -> int:

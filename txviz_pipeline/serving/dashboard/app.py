@@ -20,6 +20,7 @@ from txviz_pipeline.serving.dashboard.alerts_panel import alerts_view
 from txviz_pipeline.serving.dashboard.card import card_panel, card_picker
 from txviz_pipeline.serving.dashboard.charts import fraud_rate_color, totals_tooltip
 from txviz_pipeline.serving.dashboard.filters import filter_caption, filter_sidebar
+from txviz_pipeline.serving.dashboard.panels_demographics import demographics_panels
 from txviz_pipeline.serving.dashboard.panels_geo import state_map_panel
 from txviz_pipeline.serving.queries import FLAG_THRESHOLD, Filters
 from txviz_pipeline.serving.snapshot import (
@@ -365,6 +366,7 @@ def live_view(filters: Filters, card_token: str | None) -> None:
         merchants_panel(snapshot.panels["top_merchants"])
     with right:
         age_panel(snapshot.panels["by_age_band"])
+    demographics_panels(snapshot.panels["daily_by_gender"], snapshot.panels["daily_by_age_band"])
     flagged_panel(snapshot.panels["latest_flagged"])
     card_panel(snapshot.card)
 
