@@ -249,3 +249,35 @@ def test_card_drill_down_shows_one_cards_transactions_and_flags(settings):
     assert list(timeline.flag) == [
         "flagged" if r["fraud_score"] >= 0.5 else "not flagged" for r in card
     ]
+
+
+def test_choices_persist_while_new_data_changes_the_options(settings):
+    records = states_records(600)
+    build_spice(settings.spice_path, records)
+    at = run_app()
+    # What the browser sends: the chosen option's label.
+    at.sidebar.selectbox[0].set_value(at.sidebar.selectbox[0].options[0])
+    at.run()
+    first_card = at.sidebar.selectbox[0].value
+    state = next(r["state"] for r in records if r["card_token"] == first_card)
+    at.sidebar.multiselect[1].set_value([state])
+    at.run()
+
+    # New records: a new state and new flags reorder the card list.
+    more = records + [
+        {**r, "trans_num": f"new{r['trans_num'][3:]}", "state": "WA", "fraud_score": 0.99}
+        for r in states_records(900)[600:]
+    ]
+    build_spice(settings.spice_path, more)
+    at.run()
+
+    assert "WA" in at.sidebar.multiselect[1].options
+    assert at.sidebar.multiselect[1].value == [state]
+    assert at.sidebar.selectbox[0].value == first_card
+    kept = [r for r in more if r["state"] == state]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Transactions"] == f"{len(kept):,}"
+    # The drill-down follows the filters too: the card's transactions in that state.
+    card = [r for r in kept if r["card_token"] == first_card]
+    assert metrics["Card transactions"] == f"{len(card):,}"
+    assert metrics["Card amount"] == f"${amount_total(card):,.2f}"

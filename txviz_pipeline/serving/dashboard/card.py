@@ -34,10 +34,22 @@ def card_picker(cards: pd.DataFrame | None) -> str | None:
                 f"{masked(row.card_last4)} · {int(row.flagged):,} flagged"
                 f" of {int(row.transactions):,}"
             )
+    # The chosen card stays listed (under its last label) when new flags push it off the list.
+    seen = st.session_state.setdefault("card_labels", {})
+    seen.update(labels)
+    chosen = st.session_state.get("card_pick")
+    if chosen is not None and chosen not in labels and chosen in seen:
+        labels[chosen] = seen[chosen]
+    # The key keeps the chosen card while the list reorders as flags arrive.
     picked = pick_col.selectbox(
-        PICK_LABEL, list(labels), index=None, format_func=labels.get, placeholder="Choose a card"
+        PICK_LABEL,
+        list(labels),
+        index=None,
+        format_func=labels.__getitem__,
+        placeholder="Choose a card",
+        key="card_pick",
     )
-    typed = token_col.text_input(TOKEN_LABEL, type="password").strip()
+    typed = token_col.text_input(TOKEN_LABEL, type="password", key="card_token").strip()
     return typed or picked
 
 

@@ -22,9 +22,15 @@ def filter_sidebar(options: FilterOptions) -> Filters:
         min_value=options.first_day,
         max_value=options.last_day,
         help="Empty: every event date. One date: that day onwards.",
+        key="filter_dates",
     )
-    categories = sidebar.multiselect(CATEGORY_LABEL, options.categories, placeholder="All")
-    states = sidebar.multiselect(STATE_LABEL, options.states, placeholder="All")
+    # Keys keep each choice while the options grow with the data.
+    categories = sidebar.multiselect(
+        CATEGORY_LABEL, options.categories, placeholder="All", key="filter_categories"
+    )
+    states = sidebar.multiselect(
+        STATE_LABEL, options.states, placeholder="All", key="filter_states"
+    )
     days = list(days or [])
     return Filters(
         start=days[0] if days else None,
