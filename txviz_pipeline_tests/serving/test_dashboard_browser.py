@@ -204,5 +204,26 @@ def test_card_drill_down_draws_the_cards_timeline(page: Page, records):
     assert token not in page.locator("main").inner_text()
 
 
+def test_state_filter_narrows_the_tiles_and_the_map(page: Page, records):
+    """Last: it changes the page (a state chosen in the sidebar)."""
+    kept = [r for r in records if r["state"] == "TX"]
+    box = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect").nth(1)
+    box.click()
+    page.keyboard.type("TX")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    page.wait_for_function(
+        "[...document.querySelectorAll('[data-testid=\"stCaptionContainer\"]')]"
+        ".some(c => c.innerText.startsWith('Filtered: states TX'))",
+        timeout=30_000,
+    )
+    page.wait_for_function(SETTLED, timeout=30_000)
+    tiles = [t.split("\n") for t in page.get_by_test_id("stMetric").all_inner_texts()]
+    values = {t[0]: [line for line in t if line][-1] for t in tiles}
+    assert values["Transactions"] == f"{len(kept):,}"
+    assert values["Amount"] == f"${amount_total(kept):,.2f}"
+    assert page.evaluate(MARKS)[1] == {"bars": 0, "lines": 0, "symbols": 1}
+
+
 def flagged(records: list[dict[str, Any]]) -> int:
     return sum(r["fraud_score"] >= FLAG_THRESHOLD for r in records)
