@@ -13,6 +13,9 @@ Money is summed as DECIMAL(18, 2) so totals are exact to the cent in both engine
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, timedelta
+
 import pandas as pd
 
 from txviz_pipeline.compaction.compact import ARRIVAL_HOUR_COLUMN
@@ -49,6 +52,23 @@ _AMOUNT = "CAST(amount AS DECIMAL(18, 2))"
 _FRAUD_COUNT = "CAST(COALESCE(SUM(is_fraud), 0) AS BIGINT)"
 _FRAUD_RATE = "CAST(SUM(is_fraud) AS DOUBLE) / NULLIF(COUNT(*), 0)"
 _FLAGGED = f"CASE WHEN fraud_score >= {FLAG_THRESHOLD} THEN 1 ELSE 0 END"
+
+
+def _daily_by(column: str) -> str:
+    """Per event day and value of ``column``: transactions, amount and fraud."""
+    return f"""
+SELECT
+    SUBSTR(event_time, 1, 10) AS "day",
+    {column},
+    COUNT(*) AS transactions,
+    SUM({_AMOUNT}) AS amount_total,
+    {_FRAUD_COUNT} AS fraud_count,
+    {_FRAUD_RATE} AS fraud_rate
+FROM {DATASET_TABLE}
+GROUP BY SUBSTR(event_time, 1, 10), {column}
+ORDER BY "day", {column}
+"""
+
 
 PANELS: dict[str, str] = {
     # One row: the KPI tiles.
@@ -122,6 +142,24 @@ FROM {DATASET_TABLE}
 GROUP BY age_band
 ORDER BY age_band
 """,
+    # The map: one point per cardholder state, placed at its cardholders' mean position.
+    "by_state": f"""
+SELECT
+    state,
+    AVG(lat) AS lat,
+    AVG("long") AS lon,
+    COUNT(*) AS transactions,
+    SUM({_AMOUNT}) AS amount_total,
+    {_FRAUD_COUNT} AS fraud_count,
+    {_FRAUD_RATE} AS fraud_rate
+FROM {DATASET_TABLE}
+GROUP BY state
+ORDER BY amount_total DESC, state
+""",
+    # Spending behaviour by day and demographic: one row per (day, gender).
+    # Spending behaviour by day and demographic: one row per (day, gender) / (day, age band).
+    "daily_by_gender": _daily_by("gender"),
+    "daily_by_age_band": _daily_by("age_band"),
     "top_merchants": f"""
 SELECT
     merchant,
@@ -158,6 +196,36 @@ LIMIT {LATEST_FLAGGED_LIMIT}
 }
 PANELS = {name: sql.strip() for name, sql in PANELS.items()}
 
+CARD_CHOICES_LIMIT = 25
+# The cards the drill-down offers first: most flagged, then most spent.
+CARD_CHOICES_SQL = f"""
+SELECT
+    card_token,
+    MAX(card_last4) AS card_last4,
+    SUM({_FLAGGED}) AS flagged,
+    COUNT(*) AS transactions
+FROM {{table}}
+GROUP BY card_token
+ORDER BY flagged DESC, SUM({_AMOUNT}) DESC, card_token
+LIMIT {CARD_CHOICES_LIMIT}
+""".strip()
+# One card's transactions, oldest first (parameter: the card token).
+CARD_TIMELINE_SQL = f"""
+SELECT
+    event_time,
+    card_last4,
+    {_AMOUNT} AS amount,
+    merchant,
+    category,
+    fraud_score,
+    {_FLAGGED} AS flagged,
+    fraud_reasons,
+    is_fraud
+FROM {DATASET_TABLE}
+WHERE card_token = ?
+ORDER BY event_time, trans_num
+""".strip()
+
 
 def panel_view(name: str) -> str:
     """The view that holds panel ``name`` in the local SPICE (``panel_kpis`` ...)."""
@@ -170,3 +238,31 @@ def run_panel(con, name: str) -> pd.DataFrame:
     """Run panel ``name`` on a DuckDB connection to the SPICE and return it as a DataFrame."""
     panel_view(name)
     return con.execute(PANELS[name]).df()
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the dashboard's viewer narrowed the data to: event dates (UTC, both ends included),
+    categories and states (empty: all). Applied as a view, so every panel's SQL runs unchanged."""
+
+    start: date | None = None
+    end: date | None = None
+    categories: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+
+    def where(self) -> str:
+        """The SQL condition these filters put on ``transactions`` rows (``TRUE`` for none)."""
+        conditions = []
+        # event_time is ISO-8601 UTC text: comparing it with 'YYYY-MM-DD' compares dates.
+        if self.start is not None:
+            conditions.append(f"event_time >= {_literal(self.start.isoformat())}")
+        if self.end is not None:
+            conditions.append(f"event_time < {_literal((self.end + timedelta(1)).isoformat())}")
+        for column, values in (("category", self.categories), ("state", self.states)):
+            if values:
+                conditions.append(f"{column} IN ({', '.join(_literal(v) for v in values)})")
+        return " AND ".join(conditions) or "TRUE"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

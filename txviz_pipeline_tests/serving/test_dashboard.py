@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 import streamlit as st
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from txviz_pipeline import aws
@@ -14,7 +16,12 @@ from txviz_pipeline.serving.dashboard import app as dashboard_app
 from txviz_pipeline.settings import LANDING_PREFIX, PARTITION_FMT, Settings
 from txviz_pipeline_tests.compaction.records import landing_record, ndjson, varied_records
 from txviz_pipeline_tests.serving.curated import amount_total
-from txviz_pipeline_tests.serving.spice_files import build_spice
+from txviz_pipeline_tests.serving.spice_files import (
+    STATE_POSITIONS,
+    STATES,
+    build_spice,
+    states_records,
+)
 
 APP = dashboard_app.__file__
 
@@ -30,6 +37,18 @@ def run_app() -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def chart_data(at: AppTest, marker: str) -> pd.DataFrame:
+    """The data of the one Vega-Lite chart whose spec contains ``marker``."""
+    charts = [
+        el.proto
+        for el in at.main.get("vega_lite_chart") + at.main.get("arrow_vega_lite_chart")
+        if marker in el.proto.spec
+    ]
+    assert len(charts) == 1, f"{len(charts)} charts contain {marker!r}"
+    (dataset,) = charts[0].datasets
+    return convert_arrow_bytes_to_pandas_df(dataset.data.data)
 
 
 def test_empty_state_before_the_first_refresh(settings):
@@ -132,3 +151,133 @@ def test_open_alerts_show_as_banners_and_every_alert_in_the_list(moto_settings):
     listed = at.dataframe[0].value
     assert list(listed["Alert"]) == [a.title for a in (resolved, warned, cleared)]
     assert list(listed["Status"]) == ["resolved", "open", "open"]
+
+
+def test_sidebar_filters_narrow_every_panel(settings):
+    records = states_records(1500)
+    states = STATES
+    for i, r in enumerate(records):
+        if i % 4 == 0:  # a second event date
+            r["event_time"] = "2019-01-02" + r["event_time"][10:]
+    build_spice(settings.spice_path, records)
+    at = run_app()
+    assert at.sidebar.multiselect[1].options == states
+    last = "2019-01-02"
+
+    at.sidebar.multiselect[0].set_value(["grocery_pos", "shopping_net"])
+    at.sidebar.multiselect[1].set_value(["TX"])
+    at.sidebar.date_input[0].set_value((date.fromisoformat(last), date.fromisoformat(last)))
+    at.run()
+    assert not at.exception, at.exception
+
+    kept = [
+        r
+        for r in records
+        if r["category"] in ("grocery_pos", "shopping_net")
+        and r["state"] == "TX"
+        and r["event_time"][:10] == last
+    ]
+    assert 0 < len(kept) < len(records)
+    metrics = {m.label: m.value for m in at.metric}
+    fraud = sum(r["is_fraud"] for r in kept)
+    assert metrics["Transactions"] == f"{len(kept):,}"
+    assert metrics["Amount"] == f"${amount_total(kept):,.2f}"
+    assert metrics["Fraud (labelled)"] == f"{fraud:,}"
+    assert metrics["Fraud rate"] == f"{fraud / len(kept):.2%}"
+    shown = set(at.dataframe[0].value.category)
+    assert shown == {r["category"] for r in kept}
+    assert any(c.value.startswith("Filtered: event dates") for c in at.caption)
+
+    at.sidebar.multiselect[1].set_value(["NC"])
+    at.sidebar.multiselect[0].set_value([])
+    at.sidebar.date_input[0].set_value([])
+    at.run()
+    nc = [r for r in records if r["state"] == "NC"]
+    assert {m.label: m.value for m in at.metric}["Transactions"] == f"{len(nc):,}"
+
+
+def test_state_map_holds_exact_figures_per_state(settings):
+    records = states_records(900)
+    build_spice(settings.spice_path, records)
+    at = run_app()
+    assert any(s.value == "Spending and fraud by state" for s in at.subheader)
+
+    data = chart_data(at, "albersUsa").set_index("state")
+    assert list(data.index) == sorted(
+        STATES, key=lambda s: -amount_total([r for r in records if r["state"] == s])
+    )
+    for state in STATES:
+        rows = [r for r in records if r["state"] == state]
+        row = data.loc[state]
+        fraud = sum(r["is_fraud"] for r in rows)
+        assert int(row.transactions) == len(rows)
+        assert f"{row.amount_total:.2f}" == f"{amount_total(rows):.2f}"
+        assert int(row.fraud_count) == fraud
+        assert row.fraud_rate == pytest.approx(fraud / len(rows), abs=1e-12)
+        (a_lat, a_lon), (b_lat, b_lon) = STATE_POSITIONS[state]
+        assert (row.lat, row.lon) == pytest.approx(((a_lat + b_lat) / 2, (a_lon + b_lon) / 2))
+
+
+def test_card_drill_down_shows_one_cards_transactions_and_flags(settings):
+    records = varied_records(1500)
+    build_spice(settings.spice_path, records)
+    at = run_app()
+    assert any("Choose a card in the sidebar" in c.value for c in at.caption)
+    picker = at.sidebar.selectbox[0]
+    flags: dict[str, int] = {}
+    for r in records:
+        flags[r["card_token"]] = flags.get(r["card_token"], 0) + (r["fraud_score"] >= 0.5)
+    most = max(flags.values())
+    # The list shows masked cards only, the most flagged first.
+    assert picker.options[0].startswith("•••• ") and f"· {most:,} flagged" in picker.options[0]
+    assert not any(t in "".join(picker.options) for t in flags)
+
+    token = next(t for t, n in sorted(flags.items()) if n == most)
+    at.sidebar.text_input[0].input(token)
+    at.run()
+    assert not at.exception, at.exception
+    card = [r for r in records if r["card_token"] == token]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Card"] == f"•••• {card[0]['card_last4']}"
+    assert metrics["Card transactions"] == f"{len(card):,}"
+    assert metrics["Card amount"] == f"${amount_total(card):,.2f}"
+    assert metrics["Card flagged (≥ 0.5)"] == f"{most:,}"
+    assert metrics["Card fraud (labelled)"] == f"{sum(r['is_fraud'] for r in card):,}"
+    timeline = chart_data(at, '"flagged", "not flagged"')
+    card.sort(key=lambda r: (r["event_time"], r["trans_num"]))
+    assert [f"{a:.2f}" for a in timeline.amount] == [f"{r['amount']:.2f}" for r in card]
+    assert list(timeline.flag) == [
+        "flagged" if r["fraud_score"] >= 0.5 else "not flagged" for r in card
+    ]
+
+
+def test_choices_persist_while_new_data_changes_the_options(settings):
+    records = states_records(600)
+    build_spice(settings.spice_path, records)
+    at = run_app()
+    # What the browser sends: the chosen option's label.
+    at.sidebar.selectbox[0].set_value(at.sidebar.selectbox[0].options[0])
+    at.run()
+    first_card = at.sidebar.selectbox[0].value
+    state = next(r["state"] for r in records if r["card_token"] == first_card)
+    at.sidebar.multiselect[1].set_value([state])
+    at.run()
+
+    # New records: a new state and new flags reorder the card list.
+    more = records + [
+        {**r, "trans_num": f"new{r['trans_num'][3:]}", "state": "WA", "fraud_score": 0.99}
+        for r in states_records(900)[600:]
+    ]
+    build_spice(settings.spice_path, more)
+    at.run()
+
+    assert "WA" in at.sidebar.multiselect[1].options
+    assert at.sidebar.multiselect[1].value == [state]
+    assert at.sidebar.selectbox[0].value == first_card
+    kept = [r for r in more if r["state"] == state]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Transactions"] == f"{len(kept):,}"
+    # The drill-down follows the filters too: the card's transactions in that state.
+    card = [r for r in kept if r["card_token"] == first_card]
+    assert metrics["Card transactions"] == f"{len(card):,}"
+    assert metrics["Card amount"] == f"${amount_total(card):,.2f}"

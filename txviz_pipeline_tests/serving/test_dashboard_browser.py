@@ -22,9 +22,8 @@ from txviz_pipeline.serving.queries import (
     TOP_MERCHANTS_LIMIT,
 )
 from txviz_pipeline.settings import REPO_ROOT, Settings
-from txviz_pipeline_tests.compaction.records import varied_records
 from txviz_pipeline_tests.serving.curated import amount_total
-from txviz_pipeline_tests.serving.spice_files import build_spice
+from txviz_pipeline_tests.serving.spice_files import STATES, build_spice, states_records
 from txviz_pipeline_tests.support.moto import free_port
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +32,7 @@ pytestmark = pytest.mark.e2e
 README_SCREENSHOT = REPO_ROOT / "docs" / "dashboard.png"
 UPDATE_ENV = "TXVIZ_UPDATE_SCREENSHOTS"
 # Tall enough for every panel, so the screenshot shows the whole page without scrolling.
-VIEWPORT = {"width": 1440, "height": 2300}
+VIEWPORT = {"width": 1440, "height": 3200}
 # Debian's chromium as it is; Playwright's own browser download is not needed.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -46,11 +45,15 @@ CHROMIUM_ARGS = [
 ROWS = 6123
 PANELS = [
     "Amount by category",
+    "Spending and fraud by state",
     "Volume and amount per minute",
     "Fraud rate by hour of day",
     "Top merchants by fraud",
     "Fraud rate by age band",
+    "Daily amount by gender",
+    "Daily amount by age band",
     f"Latest flagged transactions (score ≥ {FLAG_THRESHOLD})",
+    "Card drill-down",
 ]
 CHART = '[data-testid="stVegaLiteChart"]'
 # No rerun in flight: Streamlit fades stale elements and shows a status widget meanwhile.
@@ -63,6 +66,7 @@ SETTLED = (
 MARKS = f"""[...document.querySelectorAll('{CHART} svg.marks')].map(svg => ({{
     bars: svg.querySelectorAll('g.mark-rect.role-mark path').length,
     lines: svg.querySelectorAll('g.mark-line.role-mark path').length,
+    symbols: svg.querySelectorAll('g.mark-symbol.role-mark path').length,
 }}))"""
 # Per dataframe, its accessible grid (glide-data-grid draws on a canvas and mirrors it here).
 TABLES = """[...document.querySelectorAll('[data-testid="stDataFrame"] table[role="grid"]')]
@@ -76,7 +80,7 @@ TABLES = """[...document.querySelectorAll('[data-testid="stDataFrame"] table[rol
 
 @pytest.fixture(scope="module")
 def records() -> list[dict[str, Any]]:
-    return varied_records(ROWS)
+    return states_records(ROWS)
 
 
 @pytest.fixture(scope="module")
@@ -135,14 +139,22 @@ def test_every_panel_is_shown_without_errors(page: Page):
 
 
 def test_every_chart_draws_one_mark_per_data_point(page: Page, records):
-    category, minute, hour, merchants, age = page.evaluate(MARKS)
-    assert category == {"bars": len({r["category"] for r in records}), "lines": 0}
+    category, states, minute, hour, merchants, age, gender, band = page.evaluate(MARKS)[:8]
+    assert category == {"bars": len({r["category"] for r in records}), "lines": 0, "symbols": 0}
+    # One circle per state on the offline map.
+    assert states == {"bars": 0, "lines": 0, "symbols": len(STATES)}
     minutes = min(MINUTES_SHOWN, len({r["event_time"][:16] for r in records}))
-    assert minute == {"bars": minutes, "lines": 1}
-    assert hour == {"bars": len({r["hour"] for r in records}), "lines": 0}
+    assert minute == {"bars": minutes, "lines": 1, "symbols": 0}
+    assert hour == {"bars": len({r["hour"] for r in records}), "lines": 0, "symbols": 0}
     fraud_merchants = {r["merchant"] for r in records if r["is_fraud"]}
-    assert merchants == {"bars": min(TOP_MERCHANTS_LIMIT, len(fraud_merchants)), "lines": 0}
-    assert age == {"bars": len({r["age_band"] for r in records}), "lines": 0}
+    top = min(TOP_MERCHANTS_LIMIT, len(fraud_merchants))
+    assert merchants == {"bars": top, "lines": 0, "symbols": 0}
+    assert age == {"bars": len({r["age_band"] for r in records}), "lines": 0, "symbols": 0}
+    # One line per group, one point per (day, group).
+    for chart, column in ((gender, "gender"), (band, "age_band")):
+        groups = {r[column] for r in records}
+        points = {(r["event_time"][:10], r[column]) for r in records}
+        assert chart == {"bars": 0, "lines": len(groups), "symbols": len(points)}
 
 
 def test_category_table_sums_the_data(page: Page, records):
@@ -171,6 +183,46 @@ def test_screenshot_of_the_whole_page(page: Page, tmp_path: Path):
     page.screenshot(path=screenshot)
     # A page of six panels and six tiles; a blank or error page compresses to a few KB.
     assert screenshot.stat().st_size > 50_000
+
+
+def test_card_drill_down_draws_the_cards_timeline(page: Page, records):
+    """Last: it changes the page (a card chosen in the sidebar)."""
+    token = records[0]["card_token"]
+    card = [r for r in records if r["card_token"] == token]
+    charts = page.locator(f"{CHART} svg.marks").count()
+    page.get_by_label("…or a card token").fill(token)
+    page.get_by_label("…or a card token").press("Enter")
+    page.wait_for_function(
+        f"document.querySelectorAll('{CHART} svg.marks').length == {charts + 1}", timeout=30_000
+    )
+    page.wait_for_function(SETTLED, timeout=30_000)
+    timeline = page.evaluate(MARKS)[-1]
+    assert timeline == {"bars": 0, "lines": 1, "symbols": len(card)}
+    tiles = page.get_by_test_id("stMetric").all_inner_texts()
+    assert any(t.startswith("Card\n") and f"•••• {card[0]['card_last4']}" in t for t in tiles)
+    # The token is only in the viewer's own (password) input, never in what the page draws.
+    assert token not in page.locator("main").inner_text()
+
+
+def test_state_filter_narrows_the_tiles_and_the_map(page: Page, records):
+    """Last: it changes the page (a state chosen in the sidebar)."""
+    kept = [r for r in records if r["state"] == "TX"]
+    box = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect").nth(1)
+    box.click()
+    page.keyboard.type("TX")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    page.wait_for_function(
+        "[...document.querySelectorAll('[data-testid=\"stCaptionContainer\"]')]"
+        ".some(c => c.innerText.startsWith('Filtered: states TX'))",
+        timeout=30_000,
+    )
+    page.wait_for_function(SETTLED, timeout=30_000)
+    tiles = [t.split("\n") for t in page.get_by_test_id("stMetric").all_inner_texts()]
+    values = {t[0]: [line for line in t if line][-1] for t in tiles}
+    assert values["Transactions"] == f"{len(kept):,}"
+    assert values["Amount"] == f"${amount_total(kept):,.2f}"
+    assert page.evaluate(MARKS)[1] == {"bars": 0, "lines": 0, "symbols": 1}
 
 
 def flagged(records: list[dict[str, Any]]) -> int:

@@ -137,3 +137,59 @@ def test_unknown_panel_is_a_clear_error(con):
     with pytest.raises(KeyError, match="unknown panel 'nope'"):
         run_panel(con, "nope")
     assert panel_view("kpis") == "panel_kpis"
+
+
+def test_filters_are_one_sql_condition_with_quoted_values():
+    from datetime import date
+
+    from txviz_pipeline.serving.queries import Filters
+
+    assert Filters().where() == "TRUE"
+    assert Filters(date(2019, 1, 1), date(2019, 1, 31), ("kids_pets",), ("O'X", "TX")).where() == (
+        "event_time >= '2019-01-01' AND event_time < '2019-02-01'"
+        " AND category IN ('kids_pets') AND state IN ('O''X', 'TX')"
+    )
+
+
+def test_by_state_places_each_state_at_its_cardholders_mean_position(con):
+    (row,) = run_panel(con, "by_state").itertuples()
+    assert row.state == "NC"
+    assert (row.lat, row.lon) == pytest.approx((RECORDS[0]["lat"], RECORDS[0]["long"]))
+    assert int(row.transactions) == len(RECORDS)
+    assert Decimal(str(row.amount_total)) == amount_total(RECORDS)
+    assert int(row.fraud_count) == sum(r["is_fraud"] for r in RECORDS)
+
+
+@pytest.mark.parametrize("column", ["gender", "age_band"])
+def test_daily_by_demographic_is_exact_per_day_and_group(con, column):
+    records = [
+        {**r, "event_time": f"2019-01-0{1 + i % 3}" + r["event_time"][10:], "age_band": band}
+        for i, (r, band) in enumerate(
+            zip(RECORDS, ["25-34", "50-64", "65+", "18-24"] * 50, strict=True)
+        )
+    ]
+    con.execute("DELETE FROM transactions")
+    landed, _ = parse_landing_lines([orjson.dumps(r) for r in records])  # noqa: F841
+    con.execute("INSERT INTO transactions SELECT *, '2026-11-27-09' FROM landed")
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["event_time"][:10], r[column]), []).append(r)
+
+    frame = run_panel(con, f"daily_by_{column}")
+
+    assert list(frame.columns) == [
+        "day",
+        column,
+        "transactions",
+        "amount_total",
+        "fraud_count",
+        "fraud_rate",
+    ]
+    assert [(row.day, getattr(row, column)) for row in frame.itertuples()] == sorted(groups)
+    for row in frame.itertuples():
+        rows = groups[(row.day, getattr(row, column))]
+        fraud = sum(r["is_fraud"] for r in rows)
+        assert int(row.transactions) == len(rows)
+        assert Decimal(str(row.amount_total)) == amount_total(rows)
+        assert int(row.fraud_count) == fraud
+        assert row.fraud_rate == pytest.approx(fraud / len(rows), abs=1e-12)

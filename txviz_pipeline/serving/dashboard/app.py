@@ -17,8 +17,18 @@ import streamlit as st
 
 from txviz_pipeline import aws
 from txviz_pipeline.serving.dashboard.alerts_panel import alerts_view
-from txviz_pipeline.serving.queries import FLAG_THRESHOLD
-from txviz_pipeline.serving.snapshot import Snapshot, read_snapshot
+from txviz_pipeline.serving.dashboard.card import card_panel, card_picker
+from txviz_pipeline.serving.dashboard.charts import fraud_rate_color, totals_tooltip
+from txviz_pipeline.serving.dashboard.filters import filter_caption, filter_sidebar
+from txviz_pipeline.serving.dashboard.panels_demographics import demographics_panels
+from txviz_pipeline.serving.dashboard.panels_geo import state_map_panel
+from txviz_pipeline.serving.queries import FLAG_THRESHOLD, Filters
+from txviz_pipeline.serving.snapshot import (
+    FilterOptions,
+    Snapshot,
+    read_filter_options,
+    read_snapshot,
+)
 from txviz_pipeline.serving.speed import SpeedLayer
 from txviz_pipeline.settings import Settings
 
@@ -120,18 +130,8 @@ def category_panel(frame: pd.DataFrame) -> None:
         .encode(
             x=alt.X("amount_total:Q", title="Amount ($)", axis=alt.Axis(format="$,.0f")),
             y=alt.Y("category:N", sort="-x", title=None),
-            color=alt.Color(
-                "fraud_rate:Q",
-                title="Fraud rate",
-                scale=alt.Scale(scheme="orangered"),
-                legend=alt.Legend(format=".1%"),
-            ),
-            tooltip=[
-                "category",
-                alt.Tooltip("transactions:Q", format=","),
-                alt.Tooltip("amount_total:Q", format="$,.2f", title="amount"),
-                alt.Tooltip("fraud_rate:Q", format=".2%", title="fraud rate"),
-            ],
+            color=fraud_rate_color(),
+            tooltip=totals_tooltip("category"),
         )
         .properties(height=height)
     )
@@ -305,17 +305,34 @@ def status_line(snapshot: Snapshot) -> None:
     st.caption(" · ".join(parts))
 
 
-@st.fragment(run_every=REFRESH_SECONDS)
-def live_view() -> None:
+def settings_and_speed() -> tuple[Settings, SpeedLayer | None]:
     settings = Settings.from_env()
-    path = settings.spice_path
-    speed = speed_layer((settings.endpoint_url, settings.mode, settings.bucket), settings)
+    return settings, speed_layer((settings.endpoint_url, settings.mode, settings.bucket), settings)
+
+
+def filter_options() -> FilterOptions:
+    """What the filters offer, read once per page run (a widget change reruns the page)."""
+    settings, speed = settings_and_speed()
     try:
         try:
-            snapshot = read_snapshot(path, speed)
+            return read_filter_options(settings.spice_path, speed)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+            return read_filter_options(settings.spice_path)
+    except duckdb.Error:
+        # live_view reports the unreadable SPICE; the filters offer nothing meanwhile.
+        return FilterOptions([], [], None, None)
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def live_view(filters: Filters, card_token: str | None) -> None:
+    settings, speed = settings_and_speed()
+    path = settings.spice_path
+    try:
+        try:
+            snapshot = read_snapshot(path, speed, filters, card_token)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             st.warning(f"Fresh landing records could not be read ({exc}); showing the SPICE only.")
-            snapshot = read_snapshot(path)
+            snapshot = read_snapshot(path, filters=filters, card_token=card_token)
     except duckdb.Error as exc:
         st.error(f"The local SPICE at {path} could not be read: {exc}")
         return
@@ -328,11 +345,17 @@ def live_view() -> None:
         )
         return
     status_line(snapshot)
+    if caption := filter_caption(filters):
+        st.caption(caption)
     kpi_tiles(snapshot)
     if not int(snapshot.panels["kpis"].transactions.iloc[0]):
-        st.info("The SPICE is loaded but holds no transactions yet.")
+        if filter_caption(filters):
+            st.info("No transaction matches the filters.")
+        else:
+            st.info("The SPICE is loaded but holds no transactions yet.")
         return
     category_panel(snapshot.panels["by_category"])
+    state_map_panel(snapshot.panels["by_state"])
     left, right = st.columns(2)
     with left:
         minute_panel(snapshot.panels["per_minute"])
@@ -343,10 +366,14 @@ def live_view() -> None:
         merchants_panel(snapshot.panels["top_merchants"])
     with right:
         age_panel(snapshot.panels["by_age_band"])
+    demographics_panels(snapshot.panels["daily_by_gender"], snapshot.panels["daily_by_age_band"])
     flagged_panel(snapshot.panels["latest_flagged"])
+    card_panel(snapshot.card)
 
 
 st.set_page_config(page_title="txviz · live transactions", page_icon="💳", layout="wide")
 st.title("txviz · live transactions and fraud")
+options = filter_options()
+filters = filter_sidebar(options)
 alerts_view()
-live_view()
+live_view(filters, card_picker(options.cards))
