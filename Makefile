@@ -16,6 +16,8 @@ bench:  ## the benchmarks in bench/ (numbers for the README)
 	.venv/bin/python bench/bench_convert.py
 	.venv/bin/python bench/bench_replay.py
 	.venv/bin/python bench/bench_processor.py
+	.venv/bin/python bench/bench_latency.py
+	.venv/bin/python bench/bench_demo.py
 
 mutation:  ## mutation-test the guard modules (slow; lists the surviving mutants)
 	./scripts/mutation.sh
