@@ -65,13 +65,14 @@ def _alerts(settings: Settings, lookback_hours: int, now: datetime | None, s3: A
 
 def recent_alerts(
     settings: Settings,
-    limit: int = 20,
+    limit: int | None = 20,
     *,
     lookback_hours: int = DEFAULT_LOOKBACK_HOURS,
     now: datetime | None = None,
     s3: Any = None,
 ) -> list[dict]:
-    """The ``limit`` newest alerts (open and resolved) of the last ``lookback_hours``."""
+    """The ``limit`` newest alerts (open and resolved) of the last ``lookback_hours``; every one
+    of them when ``limit`` is None."""
     return _alerts(settings, lookback_hours, now, s3)[:limit]
 
 
@@ -84,7 +85,12 @@ def open_alerts(
 ) -> list[dict]:
     """For each alert key of the last ``lookback_hours``, its newest alert unless resolved;
     newest first."""
+    return still_open(_alerts(settings, lookback_hours, now, s3))
+
+
+def still_open(alerts: list[dict]) -> list[dict]:
+    """Of ``alerts`` (newest first), each key's newest alert unless it is resolved."""
     newest: dict[str, dict] = {}
-    for alert in _alerts(settings, lookback_hours, now, s3):
+    for alert in alerts:
         newest.setdefault(alert["key"], alert)
     return [a for a in newest.values() if a["status"] == "open"]

@@ -13,7 +13,7 @@ import botocore.exceptions
 import pandas as pd
 import streamlit as st
 
-from txviz_pipeline.alerts.store import open_alerts, recent_alerts
+from txviz_pipeline.alerts.store import recent_alerts, still_open
 from txviz_pipeline.settings import Settings
 
 ALERTS_REFRESH_SECONDS = 10
@@ -59,11 +59,13 @@ def alerts_view() -> None:
     if not (settings.endpoint_url or settings.mode == "aws"):
         return
     try:
-        opened = open_alerts(settings)
-        recent = recent_alerts(settings, limit=RECENT_ALERTS)
+        # One read of the stored alerts serves both the banners and the list.
+        alerts = recent_alerts(settings, limit=None)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         st.caption(f"Alerts could not be read ({type(exc).__name__}).")
         return
+    opened = still_open(alerts)
+    recent = alerts[:RECENT_ALERTS]
     for alert in opened[:MAX_BANNERS]:
         show = st.error if alert["severity"] == "ERROR" else st.warning
         show(banner_text(alert), icon="🚨" if alert["severity"] == "ERROR" else "⚠️")
