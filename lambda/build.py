@@ -1,7 +1,8 @@
 """Build the processor Lambda's deployable zip: ``python lambda/build.py [--out PATH]``.
 
-The zip holds the runtime modules of lambda/ (every .py here except this script) at its root, so
-the handler string is ``handler.handler`` and the modules import each other by name. Entries are
+The zip holds the runtime modules of lambda/ (every .py here except this script) and the bundled
+fraud model (``fraud_model.json``) at its root, so the handler string is ``handler.handler`` and
+the modules import each other by name. Entries are
 sorted and carry a fixed timestamp and mode, so the same sources always give the same bytes (and
 the same CodeSha256 on AWS).
 """
@@ -21,9 +22,13 @@ FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644
 
 
+BUNDLED_MODEL = "fraud_model.json"
+
+
 def sources(folder: Path = LAMBDA_DIR) -> list[Path]:
-    """The modules the Lambda runs: lambda/*.py without the build script, sorted by name."""
-    return sorted(p for p in folder.glob("*.py") if p.name != Path(__file__).name)
+    """What the Lambda runs: lambda/*.py without the build script, and the bundled model."""
+    modules = [p for p in folder.glob("*.py") if p.name != Path(__file__).name]
+    return sorted([*modules, folder / BUNDLED_MODEL])
 
 
 def build(out: Path = DEFAULT_OUT, folder: Path = LAMBDA_DIR) -> Path:

@@ -18,12 +18,12 @@ import binascii
 import hashlib
 import hmac
 import json
-import math
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import quarantine
+from cardhistory import haversine_km
 from response import (
     DROPPED,
     LANDING_KEYS,
@@ -33,7 +33,8 @@ from response import (
     Result,
     fit_response,
 )
-from scoring import score_fraud
+from scoring import card_store, current_model, score_batch
+from treemodel import TreeModel
 from validate import RecordError, decode, parse_line, validate
 
 # 32 hex chars = 128 bits: collisions need ~2^64 cards, and half the width keeps landing lines
@@ -47,7 +48,6 @@ AGE_BANDS: tuple[tuple[int, str], ...] = (
     (65, "55-64"),
 )
 OLDEST_AGE_BAND = "65+"
-EARTH_RADIUS_KM = 6371.0088
 # The reason a valid record gets when it does not fit the response (see response.fit_response).
 RESPONSE_LIMIT_REASON = (
     "response_limit: the batch's output exceeds Lambda's 6 MB response; "
@@ -60,11 +60,15 @@ def process_records(
     key: bytes,
     now: datetime | None = None,
     response_budget: int = RESPONSE_BUDGET_BYTES,
+    model: TreeModel | None = None,
+    store: Any = None,
 ) -> list[Result]:
     """Transform Firehose input records; one Result per entry, in order, never raising.
 
     An entry without a usable recordId (not a non-empty string) gets ``record_id=None``: the
     handler cannot return it to Firehose, but callers can still route it with its reason.
+    The valid records are scored together (scoring.score_batch) by ``model`` with the card
+    histories in ``store`` (default: the container's, see scoring.current_model/card_store).
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     processed_at = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
@@ -76,6 +80,7 @@ def process_records(
     results: list[Result] = []
     originals: list[str] = []
     twins: list[int | None] = []
+    valid: list[int] = []  # indexes of results whose landing record awaits its score
     for entry in records:
         record_id = _record_id(entry)
         raw = entry.get("data") if isinstance(entry, dict) else None
@@ -94,8 +99,8 @@ def process_records(
             else:
                 obj = parse_line(line)
                 landing = transform(obj, key, now, processed_at)
-                data = base64.b64encode(encode_landing(landing)).decode("ascii")
-                result = Result(record_id, OK, data, None, LANDING_KEYS, landing)
+                result = Result(record_id, OK, "", None, LANDING_KEYS, landing)
+                valid.append(len(results))
         except RecordError as err:
             result = _quarantined(record_id, str(err), raw, line, obj, key, processed_at, err.field)
         except Exception as err:  # noqa: BLE001 - one bad record must never fail the batch
@@ -106,8 +111,20 @@ def process_records(
         results.append(result)
         originals.append(_failed_data(raw))
         twins.append(twin)
+    score_batch([results[i].kept for i in valid], model or current_model(), store or card_store())
+    for i in valid:
+        results[i] = _encoded(results[i], records[i].get("data"), key, processed_at)
     shorten = partial(_shortened, quarantined_at=processed_at)
     return fit_response(results, originals, twins, response_budget, shorten)
+
+
+def _encoded(res: Result, raw: Any, key: bytes, processed_at: str) -> Result:
+    """A scored landing record's Ok result, or its quarantine line if it cannot be encoded."""
+    try:
+        data = base64.b64encode(encode_landing(res.kept)).decode("ascii")
+    except RecordError as err:
+        return _quarantined(res.record_id, str(err), raw, None, None, key, processed_at, err.field)
+    return Result(res.record_id, OK, data, None, LANDING_KEYS, res.kept)
 
 
 def _record_id(entry: Any) -> str | None:
@@ -217,7 +234,6 @@ def normalise(fields: dict[str, Any], key: bytes, processed_at: str) -> dict[str
     amount = round(fields["amount"], 2)
     hour = event_dt.hour
     age = fields["age"]
-    score, reasons = score_fraud(amount, fields["category"], hour)
     return {
         "trans_num": fields["trans_num"],
         "row_id": fields["row_id"],
@@ -246,8 +262,11 @@ def normalise(fields: dict[str, Any], key: bytes, processed_at: str) -> dict[str
             3,
         ),
         "is_fraud": fields["is_fraud"],
-        "fraud_score": score,
-        "fraud_reasons": reasons,
+        # Set by scoring.score_batch once the whole batch is valid and read in event-time order.
+        "fraud_score": 0.0,
+        "fraud_reasons": [],
+        "fraud_flagged": 0,
+        "model_version": "",
         "processed_at": processed_at,
         "replay_id": fields["replay_id"],
     }
@@ -264,11 +283,3 @@ def age_band(age: int) -> str:
         if age < upper:
             return band
     return OLDEST_AGE_BAND
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in km between two points in degrees."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))

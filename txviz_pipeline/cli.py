@@ -94,6 +94,16 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     gen.add_argument("-o", "--output", type=Path, required=True)
     gen.set_defaults(func=cmd_generate)
 
+    model = sub.add_parser(
+        "train-model",
+        help="train the fraud model the processor ships with (lambda/fraud_model.json)",
+    )
+    model.add_argument("--csv", type=Path, help="a Sparkov CSV (default: generate --rows)")
+    model.add_argument("--rows", type=int, help="rows to generate (default 1,200,000)")
+    model.add_argument("--seed", type=int, help="generator seed (default 7)")
+    model.add_argument("-o", "--output", type=Path, help="default: lambda/fraud_model.json")
+    model.set_defaults(func=cmd_train_model)
+
     val = sub.add_parser("validate", help="check a CSV against the Sparkov schema and report")
     val.add_argument("path", type=Path)
     val.set_defaults(func=cmd_validate)
@@ -210,6 +220,24 @@ def cmd_generate(settings: Settings, args) -> int:
     print(
         f"wrote {summary.rows:,} rows ({summary.fraud_rows:,} fraud, {summary.cards:,} cards, "
         f"{summary.merchants:,} merchants) to {args.output}"
+    )
+    return 0
+
+
+def cmd_train_model(settings: Settings, args) -> int:
+    from txviz_pipeline.fraud.bundle import DEFAULT_ROWS, DEFAULT_SEED, train_bundled
+    from txviz_pipeline.fraud.registry import BUNDLED_MODEL
+
+    out = args.output or BUNDLED_MODEL
+    rows, seed = args.rows or DEFAULT_ROWS, args.seed if args.seed is not None else DEFAULT_SEED
+    trained, document = train_bundled(args.csv, out, rows=rows, seed=seed)
+    v = trained.validation
+    print(
+        f"model {document['version']}: {trained.booster.num_trees()} trees on "
+        f"{trained.train_rows:,} rows; validation ({v.rows:,} rows, {v.frauds:,} fraud): "
+        f"ROC-AUC {v.roc_auc:.4f}, PR-AUC {v.pr_auc:.4f}, at threshold {v.threshold:.4f} "
+        f"precision {v.precision:.3f} recall {v.recall:.3f}; wrote {out} "
+        f"({out.stat().st_size:,} bytes)"
     )
     return 0
 

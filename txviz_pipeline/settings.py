@@ -35,6 +35,11 @@ CURATED_PREFIX = "curated/transactions/"
 REPLAY_PREFIX = "replays/"
 # Records the replay could not put into Firehose after its retries (dead letters).
 REPLAY_FAILED_PREFIX = "errors/replay-failed/"
+# Fraud models (txviz_pipeline/fraud/registry.py): each version, and the one the processor uses.
+MODEL_VERSIONS_PREFIX = "models/fraud/versions/"
+MODEL_CURRENT_KEY = "models/fraud/current.json"
+# The processor's variable for the bucket it reads the published model from (lambda/fraudmodel.py).
+MODEL_BUCKET_ENV = "TXVIZ_MODEL_BUCKET"
 ALERTS_TOPIC = "txviz-alerts"
 # Every published alert is also kept as one JSON object here (txviz_pipeline/alerts/store.py).
 ALERTS_PREFIX = "alerts/"

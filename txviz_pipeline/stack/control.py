@@ -38,6 +38,7 @@ from txviz_pipeline.settings import (
     ERROR_PREFIX_TEMPLATE,
     LANDING_PREFIX,
     LOCALHOST,
+    MODEL_BUCKET_ENV,
     MOTO_PORT_ENV,
     QUARANTINE_PREFIX,
     REPO_ROOT,
@@ -296,6 +297,9 @@ def up(
         env["PYTHONUNBUFFERED"] = "1"
         # moto builds some URLs (presigned S3, queue URLs) from MOTO_PORT.
         env["MOTO_PORT"] = str(port)
+        # The processor reads the published fraud model from this server's S3, as on AWS.
+        env.update(embedded_env(port))
+        env[MODEL_BUCKET_ENV] = settings.bucket
         env.update(server_env or {})
         cmd = [sys.executable, "-m", SERVER_MODULE, "--port", str(port), "--home", str(home)]
         proc = start_group(cmd, env=env, log_path=log_path(home), cwd=REPO_ROOT)

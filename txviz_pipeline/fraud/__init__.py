@@ -1,0 +1,1 @@
+"""The learned fraud score: features over history, training, export, and the model registry."""
