@@ -28,6 +28,8 @@ BUNDLED_MODEL = Path(__file__).with_name("fraud_model.json")
 MODEL_BUCKET_ENV = "TXVIZ_MODEL_BUCKET"
 # A model document on local disk used in place of the bundled one (benchmarks, local trials).
 MODEL_FILE_ENV = "TXVIZ_MODEL_FILE"
+# Seconds between reads of the pointer (default REFRESH_SECONDS).
+REFRESH_ENV = "TXVIZ_MODEL_REFRESH_SECONDS"
 # The pointer the fraud_model pipeline publishes (txviz_pipeline.settings.MODEL_CURRENT_KEY).
 CURRENT_KEY = "models/fraud/current.json"
 REFRESH_SECONDS = 60.0
@@ -119,8 +121,11 @@ def _s3_reader() -> Callable[[str, str], bytes]:
 
 
 def from_env() -> ModelSource:
-    """From TXVIZ_MODEL_BUCKET (published models) and TXVIZ_MODEL_FILE (the fallback model)."""
+    """From TXVIZ_MODEL_BUCKET (published models), TXVIZ_MODEL_FILE (the fallback model) and
+    TXVIZ_MODEL_REFRESH_SECONDS."""
     local = os.environ.get(MODEL_FILE_ENV)
     return ModelSource(
-        os.environ.get(MODEL_BUCKET_ENV) or None, bundled=Path(local) if local else BUNDLED_MODEL
+        os.environ.get(MODEL_BUCKET_ENV) or None,
+        bundled=Path(local) if local else BUNDLED_MODEL,
+        refresh_seconds=float(os.environ.get(REFRESH_ENV) or REFRESH_SECONDS),
     )
