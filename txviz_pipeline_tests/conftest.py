@@ -12,6 +12,7 @@ from txviz_pipeline.processes import stop_group
 from txviz_pipeline.settings import LOCALHOST, Settings, embedded_env
 from txviz_pipeline.stack.control import StackInfo
 from txviz_pipeline_tests.support.e2e import running_pipeline
+from txviz_pipeline_tests.support.fraud_data import generated_csv, training_data  # noqa: F401
 from txviz_pipeline_tests.support.moto import free_port, start_moto_server
 
 
