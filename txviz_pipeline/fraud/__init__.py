@@ -1,0 +1,1 @@
+"""The fraud model: training data from card histories, the model, its export to the Lambda."""
