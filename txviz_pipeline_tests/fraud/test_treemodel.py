@@ -198,3 +198,36 @@ def test_document_text_never_becomes_code() -> None:
     assert model.compiled is True
     for row in ([0.5, 2.0, 3.0], [3.0, 0.0, -1.0], [0.5, 1.0, 0.0]):
         assert model.raw_score(row) == plain.raw_score(row)
+
+
+def chain(depth: int) -> dict[str, Any]:
+    """A document whose one tree splits ``a <= i`` at node i, going right each time: a row
+    with a = k ends in leaf k (value k) for k < depth, else in leaf ``depth``."""
+    doc = small_document()
+    doc["base_score"] = 0.0
+    doc["trees"] = [
+        {
+            "split_feature": [0] * depth,
+            "decision_type": ["<="] * depth,
+            "threshold": [float(i) for i in range(depth)],
+            "missing_type": ["None"] * depth,
+            "default_left": [True] * depth,
+            "left_child": [~i for i in range(depth)],
+            "right_child": [*range(1, depth), ~depth],
+            "internal_value": [0.0] * depth,
+            "leaf_value": [float(i) for i in range(depth + 1)],
+        }
+    ]
+    return doc
+
+
+@pytest.mark.parametrize(("depth", "compiled"), [(60, True), (61, False)])
+def test_a_tree_too_deep_to_compile_is_walked(depth: int, compiled: bool) -> None:
+    model = TreeModel(chain(depth))
+    assert model.compiled is compiled
+    assert [model.raw_score([a, 0.0, 0.0]) for a in (0.0, 7.5, 59.0, 1e6)] == [
+        0.0,
+        8.0,
+        59.0,
+        depth,
+    ]
