@@ -58,7 +58,7 @@ class ModelSource:
     def model(self) -> TreeModel:
         with self._lock:
             if self._model is None:
-                self._model = TreeModel(json.loads(self._bundled.read_text(encoding="utf-8")))
+                self._model = TreeModel(json.loads(_read_file(self._bundled)))
             if self.bucket and self._clock() >= self._next_check:
                 self._check_s3()
                 self._next_check = self._clock() + self._refresh
@@ -86,6 +86,14 @@ class ModelSource:
             )
         )
         self._model = model
+
+
+def _read_file(path: Path) -> bytes:
+    """A file next to this module, also when the modules are imported from the zip itself."""
+    try:
+        return __loader__.get_data(str(path))  # zipimport reads from inside the archive
+    except OSError:
+        return path.read_bytes()
 
 
 def _log_failure(bucket: str | None, key: str, exc: Exception) -> None:

@@ -29,7 +29,10 @@ from typing import Any
 
 import lightgbm
 
-from txviz_pipeline.fraud.lambda_code import cardhistory, treemodel
+from txviz_pipeline.fraud import processor_modules
+
+cardhistory = processor_modules.cardhistory()
+treemodel = processor_modules.treemodel()
 
 
 def model_document(
