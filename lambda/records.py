@@ -248,6 +248,8 @@ def normalise(fields: dict[str, Any], key: bytes, processed_at: str) -> dict[str
         "is_fraud": fields["is_fraud"],
         "fraud_score": score,
         "fraud_reasons": reasons,
+        "fraud_flagged": int(score >= 0.5),
+        "model_version": "rules-1",
         "processed_at": processed_at,
         "replay_id": fields["replay_id"],
     }
