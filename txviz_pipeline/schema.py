@@ -117,12 +117,19 @@ LANDING_FIELDS: dict[str, str] = {
     "hour": "int64",
     "distance_km": "float64",
     "is_fraud": "int64",  # the source's label
-    "fraud_score": "float64",  # the processor's real-time score, 0..1
-    "fraud_reasons": "list<string>",
+    "fraud_score": "float64",  # the scoring model's probability of fraud, 0..1
+    "fraud_reasons": "list<string>",  # why, in words an analyst reads; empty when not flagged
+    # 1 when fraud_score reached the flag threshold of the model that scored this record, so a
+    # record keeps its verdict when a model with another threshold is published later.
+    "fraud_flagged": "int64",
+    "model_version": "string",  # the model that scored the record
     "processed_at": "string",
     # The replay that sent the record (null from other producers): reconciliation per replay.
     "replay_id": "string?",
 }
+
+# Landing fields that hold 0 or 1: the source's label and the scoring model's verdict.
+FLAG_FIELDS = ("is_fraud", "fraud_flagged")
 
 # Glue/Athena column types of the landing fields (infra/ and the embedded stack's Glue table).
 GLUE_TYPES: dict[str, str] = {
@@ -168,6 +175,9 @@ def landing_record_problem(record: object) -> str | None:
     for name, kind in LANDING_FIELDS.items():
         if not _conforms(record[name], kind):
             return f"{name}={record[name]!r:.60} is not {kind}"
+    for name in FLAG_FIELDS:
+        if record[name] not in (0, 1):
+            return f"{name}={record[name]!r:.60} is not 0 or 1"
     return None
 
 

@@ -24,6 +24,12 @@ def test_landing_record_problem_names_what_is_wrong():
     assert "unexpected ['cc_num']" in landing_record_problem(landing_record(cc_num="4111"))
     assert "amount='12.00' is not float64" in landing_record_problem(landing_record(amount="12.00"))
     assert "is not int64" in landing_record_problem(landing_record(is_fraud=True))
+    assert "is not int64" in landing_record_problem(landing_record(fraud_flagged=False))
+    two = landing_record(fraud_flagged=2)
+    assert landing_record_problem(two) == "fraud_flagged=2 is not 0 or 1"
+    assert landing_record_problem(landing_record(is_fraud=-1)) == "is_fraud=-1 is not 0 or 1"
+    assert "is not string" in landing_record_problem(landing_record(model_version=None))
+    assert landing_record_problem(landing_record(fraud_flagged=0, model_version="m-1")) is None
     assert "is not string?" in landing_record_problem(landing_record(replay_id=7))
     assert "amount=nan" in landing_record_problem(landing_record(amount=float("nan")))
     assert "not a JSON object" in landing_record_problem([1, 2])

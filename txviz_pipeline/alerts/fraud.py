@@ -2,9 +2,10 @@
 
 Landing records are the one source that is the same on the embedded stack and on AWS (the local
 SPICE exists only on the embedded stack, QuickSight's only on AWS) and they are the freshest:
-each record arrives with the processor's ``fraud_score`` and ``processed_at``. Records are
-tallied by the minute they were processed, overall and per category and per state; the state
-fits in a sensor cursor (minutes older than the baseline are dropped).
+each record arrives with the processor's verdict ``fraud_flagged`` (its score reached the flag
+threshold of the model that scored it) and ``processed_at``. Records are tallied by the minute
+they were processed, overall and per category and per state; the state fits in a sensor cursor
+(minutes older than the baseline are dropped).
 
 - **Spike:** in the last ``window`` minutes, at least ``min_flagged`` flagged records, and a
   flagged rate at least ``spike_factor`` times the rate of the ``baseline`` minutes before
@@ -24,7 +25,6 @@ from datetime import UTC, datetime
 
 from txviz_pipeline.alerts.alert import Alert
 from txviz_pipeline.alerts.dedupe import OpenKeys
-from txviz_pipeline.serving.queries import FLAG_THRESHOLD
 from txviz_pipeline.settings import Settings
 
 # Dimensions a spike is looked for in, besides the overall figures ("all").
@@ -65,7 +65,7 @@ class Tallies:
 
     def add(self, record: dict) -> None:
         minute = minute_of(record["processed_at"])
-        flagged = record["fraud_score"] >= FLAG_THRESHOLD
+        flagged = record["fraud_flagged"] == 1
         for dimension, value in [(ALL, ALL)] + [(d, str(record[d])) for d in DIMENSIONS]:
             cell = self.counts.setdefault(dimension, {}).setdefault(value, {})
             tally = cell.setdefault(minute, [0, 0])
@@ -155,7 +155,7 @@ def spikes(tallies: Tallies, now_minute: int, t: Thresholds, settings: Settings)
                 key=key,
                 partition=f"{dimension}={value}",
                 description=f"{flagged} of {records} transactions ({scope}) were flagged "
-                f"(fraud_score >= {FLAG_THRESHOLD}) in the last {t.window_minutes} minutes; "
+                f"by the fraud model in the last {t.window_minutes} minutes; "
                 f"an alert needs at least {t.min_flagged} flagged and a rate of at least "
                 f"{bar:.1%} ({t.spike_factor:g} x the baseline, at least {t.min_rate:.1%}).",
                 figures={
@@ -197,7 +197,7 @@ def bursts(tallies: Tallies, now_minute: int, t: Thresholds) -> list[Finding]:
                     asset="landing_transactions",
                     partition=f"card_token={card}",
                     description=f"{flags} transactions of card token {card} were flagged "
-                    f"(fraud_score >= {FLAG_THRESHOLD}) within {t.burst_minutes} minutes; "
+                    f"by the fraud model within {t.burst_minutes} minutes; "
                     f"an alert needs {t.burst_flags}.",
                     figures={
                         "card_token": card,

@@ -22,8 +22,6 @@ from txviz_pipeline.compaction.compact import ARRIVAL_HOUR_COLUMN
 from txviz_pipeline.schema import LANDING_FIELDS
 from txviz_pipeline.settings import GLUE_DATABASE, GLUE_TABLE
 
-# A transaction whose real-time fraud_score reaches this is "flagged" (the processor's alert line).
-FLAG_THRESHOLD = 0.5
 # The curated table the dataset reads (Glue on AWS; an attached staging database locally).
 SOURCE_TABLE = f"{GLUE_DATABASE}.{GLUE_TABLE}"
 # The name panels read the dataset under.
@@ -51,7 +49,9 @@ WHERE copy_number = 1
 _AMOUNT = "CAST(amount AS DECIMAL(18, 2))"
 _FRAUD_COUNT = "CAST(COALESCE(SUM(is_fraud), 0) AS BIGINT)"
 _FRAUD_RATE = "CAST(SUM(is_fraud) AS DOUBLE) / NULLIF(COUNT(*), 0)"
-_FLAGGED = f"CASE WHEN fraud_score >= {FLAG_THRESHOLD} THEN 1 ELSE 0 END"
+# "Flagged" is the verdict of the model that scored the record (against that model's own
+# threshold, recorded by the processor), never a threshold applied here.
+_FLAGGED = "CASE WHEN fraud_flagged = 1 THEN 1 ELSE 0 END"
 
 
 def _daily_by(column: str) -> str:
@@ -184,12 +184,13 @@ SELECT
     category,
     {_AMOUNT} AS amount,
     fraud_score,
+    model_version,
     fraud_reasons,
     is_fraud,
     city,
     state
 FROM {DATASET_TABLE}
-WHERE fraud_score >= {FLAG_THRESHOLD}
+WHERE fraud_flagged = 1
 ORDER BY processed_at DESC, event_time DESC, trans_num DESC
 LIMIT {LATEST_FLAGGED_LIMIT}
 """,
@@ -219,6 +220,7 @@ SELECT
     category,
     fraud_score,
     {_FLAGGED} AS flagged,
+    model_version,
     fraud_reasons,
     is_fraud
 FROM {DATASET_TABLE}

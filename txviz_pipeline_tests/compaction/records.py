@@ -13,9 +13,16 @@ import orjson
 from txviz_pipeline.schema import CATEGORIES, LANDING_FIELDS
 from txviz_pipeline_tests.processor.builders import CARDHOLDER
 
+# The models that scored the varied records, with the flag threshold each was published with:
+# the older half of the records by the first, the newer half by the second.
+MODEL_THRESHOLDS = {"fraud-20261120": 0.2, "fraud-20261127": 0.15}
+MODEL_VERSION = "fraud-20261127"
+FLAGGED_REASONS = ["3 purchases in the last hour", "8× this card's usual shopping_net amount"]
+
 
 def landing_record(i: int, **overrides: Any) -> dict[str, Any]:
-    """The i-th test record: minute i of 2019-01-01, amount i + 0.37, every 7th one fraud."""
+    """The i-th test record: minute i of 2019-01-01, amount i + 0.37, every 7th one fraud and
+    flagged by the model (with a score far below 0.5, as the model's thresholds are)."""
     is_fraud = int(i % 7 == 3)
     record = {
         "trans_num": f"{i:032x}",
@@ -36,8 +43,10 @@ def landing_record(i: int, **overrides: Any) -> dict[str, Any]:
         "hour": (i // 60) % 24,
         "distance_km": 78.6,
         "is_fraud": is_fraud,
-        "fraud_score": 0.91 if is_fraud else 0.12,
-        "fraud_reasons": ["night_hour", "shopping_net_category"] if is_fraud else [],
+        "fraud_score": 0.31 if is_fraud else 0.04,
+        "fraud_reasons": FLAGGED_REASONS if is_fraud else [],
+        "fraud_flagged": is_fraud,
+        "model_version": MODEL_VERSION,
         "processed_at": "2026-11-27T09:00:01Z",
         "replay_id": "replay-1",
     }
@@ -52,7 +61,8 @@ def ndjson(records: list[dict[str, Any]]) -> bytes:
 
 
 def varied_records(n: int, seed: int = 7) -> list[dict[str, Any]]:
-    """n records with Sparkov-like spread: lognormal amounts, night-heavy fraud, five age bands."""
+    """n records with Sparkov-like spread: lognormal amounts, night-heavy fraud, five age bands;
+    each flagged against the threshold of the model that scored it (MODEL_THRESHOLDS)."""
     rng = random.Random(seed)
     bands = ["18-24", "25-34", "35-49", "50-64", "65+"]
     records = []
@@ -67,8 +77,19 @@ def varied_records(n: int, seed: int = 7) -> list[dict[str, Any]]:
         is_fraud = int(rng.random() < (0.08 if night else 0.006))
         category = rng.choice(CATEGORIES)
         amount = round(rng.lognormvariate(3.6, 1.0) * (8 if is_fraud else 1), 2)
-        score = min(0.99, round(rng.betavariate(8, 3) if is_fraud else rng.betavariate(1.2, 9), 2))
-        reasons = [r for r, on in (("night_hour", night), ("high_amount", amount >= 500)) if on]
+        raw = rng.betavariate(8, 3) if is_fraud else rng.betavariate(1.2, 9)
+        # Probabilities like the model's: a flagged score is far below 0.5.
+        score = round(min(0.99, raw) * 0.3, 3)
+        model = list(MODEL_THRESHOLDS)[0 if i < n // 2 else 1]
+        flagged = score >= MODEL_THRESHOLDS[model]
+        reasons = [
+            r
+            for r, on in (
+                (f"purchase at {hour:02d}:00", night),
+                ("amount over $500", amount >= 500),
+            )
+            if on
+        ] or ["unusual amount for this card"]
         records.append(
             landing_record(
                 i,
@@ -80,7 +101,9 @@ def varied_records(n: int, seed: int = 7) -> list[dict[str, Any]]:
                 age_band=rng.choice(bands),
                 is_fraud=is_fraud,
                 fraud_score=score,
-                fraud_reasons=reasons if score >= 0.5 else [],
+                fraud_reasons=reasons if flagged else [],
+                fraud_flagged=int(flagged),
+                model_version=model,
                 card_last4=f"{card % 10000:04d}",
                 card_token=f"{card:032x}",
             )

@@ -31,6 +31,12 @@ def test_arrow_schema_follows_landing_fields():
     assert schema.field("amount").type == pa.float64()
     assert schema.field("row_id").type == pa.int64()
     assert schema.field("fraud_reasons").type == pa.list_(pa.string())
+    # The model's verdict and version follow the reasons, never null.
+    names = schema.names
+    assert names[names.index("fraud_reasons") + 1 :][:2] == ["fraud_flagged", "model_version"]
+    assert schema.field("fraud_flagged").type == pa.int64()
+    assert schema.field("model_version").type == pa.string()
+    assert not schema.field("fraud_flagged").nullable and not schema.field("model_version").nullable
 
 
 def test_parse_keeps_good_lines_and_counts_bad_ones():

@@ -111,6 +111,7 @@ def test_event_of_generated_records_round_trips():
         assert x["event_time"] == src["trans_date_trans_time"].replace(" ", "T") + "Z"
         assert r["metadata"]["partitionKeys"] == {"zone": "landing"}
         assert 0.0 <= x["fraud_score"] <= 1.0
+        assert schema.landing_record_problem(x) is None
     # The response is JSON as Lambda serialises it.
     json.dumps(out, allow_nan=False)
 
@@ -178,6 +179,7 @@ def test_any_value_in_any_field_is_ok_or_a_reasoned_failure(name: str, value: An
     if res.zone == "landing":
         landed = decode(res.data)
         assert list(landed) == list(schema.LANDING_FIELDS)
+        assert schema.landing_record_problem(landed) is None
         assert all(not isinstance(v, float) or math.isfinite(v) for v in landed.values())
     else:
         assert res.zone == "quarantine" and ":" in res.reason

@@ -66,6 +66,8 @@ def test_valid_record_becomes_the_landing_record():
         "is_fraud": 0,
         "fraud_score": 0.4,
         "fraud_reasons": ["night_hours", "high_risk_category_night", "high_risk_category"],
+        "fraud_flagged": 0,
+        "model_version": "rules-1",
         "processed_at": "2024-06-01T12:00:00.123Z",
         "replay_id": None,
     }

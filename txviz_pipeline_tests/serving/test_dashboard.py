@@ -13,8 +13,16 @@ from streamlit.testing.v1 import AppTest
 
 from txviz_pipeline import aws
 from txviz_pipeline.serving.dashboard import app as dashboard_app
+from txviz_pipeline.serving.dashboard.card import CARD_FLAGGED_LABEL
+from txviz_pipeline.serving.dashboard.flags import FLAGGED_LABEL
 from txviz_pipeline.settings import LANDING_PREFIX, PARTITION_FMT, Settings
-from txviz_pipeline_tests.compaction.records import landing_record, ndjson, varied_records
+from txviz_pipeline_tests.compaction.records import (
+    FLAGGED_REASONS,
+    MODEL_VERSION,
+    landing_record,
+    ndjson,
+    varied_records,
+)
 from txviz_pipeline_tests.serving.curated import amount_total
 from txviz_pipeline_tests.serving.spice_files import (
     STATE_POSITIONS,
@@ -70,6 +78,9 @@ def test_kpis_and_category_sums_equal_the_data(settings):
     assert metrics["Amount"] == f"${amount_total(records):,.2f}"
     assert metrics["Fraud (labelled)"] == f"{fraud:,}"
     assert metrics["Fraud rate"] == f"{fraud / 1500:.2%}"
+    # Every flag of these records has a score under 0.5: the tile counts the models' verdicts.
+    assert metrics[FLAGGED_LABEL] == f"{sum(r['fraud_flagged'] for r in records):,}"
+    assert metrics[FLAGGED_LABEL] != "0"
     by_category: dict[str, Decimal] = {}
     for r in records:
         by_category[r["category"]] = by_category.get(r["category"], Decimal(0)) + Decimal(
@@ -81,6 +92,29 @@ def test_kpis_and_category_sums_equal_the_data(settings):
     assert any("SPICE refreshed" in c.value for c in at.caption)
     flagged = at.dataframe[1].value
     assert flagged["Card"].str.fullmatch(r"•••• \d{4}").all()
+
+
+def test_flags_are_the_scoring_models_verdicts_not_a_score_line(settings):
+    # Scored by two models: the older flagged at 0.2, the newer at 0.15. A 0.17 is flagged by
+    # the newer one only; a 0.8 that a model did not flag is not counted.
+    records = [
+        landing_record(i, fraud_score=0.17, fraud_flagged=1, model_version="fraud-new")
+        for i in range(4)
+    ] + [
+        landing_record(i, fraud_score=0.17, fraud_flagged=0, model_version="fraud-old")
+        for i in range(4, 8)
+    ]
+    records.append(landing_record(8, fraud_score=0.8, fraud_flagged=0, model_version="fraud-old"))
+    build_spice(settings.spice_path, records)
+
+    at = run_app()
+
+    assert {m.label: m.value for m in at.metric}[FLAGGED_LABEL] == "4"
+    assert [h.value for h in at.subheader].count(dashboard_app.FLAGGED_TITLE) == 1
+    flagged = at.dataframe[1].value
+    assert list(flagged["Card"]) == [f"•••• {i:04d}" for i in (3, 2, 1, 0)]
+    assert set(flagged["Score"]) == {0.17}
+    assert set(flagged["Model"]) == {"fraud-new"}
 
 
 def test_loaded_but_empty_spice_says_so(settings):
@@ -110,11 +144,13 @@ def test_freshly_landed_records_show_before_any_spice(moto_settings):
     assert metrics["Amount"] == f"${amount_total(records):,.2f}"
     assert any("20 rows just landed, not yet compacted" in c.value for c in at.caption)
     flagged = at.dataframe[1].value
-    fraud = [r for r in records if r["fraud_score"] >= 0.5]
+    fraud = [r for r in records if r["fraud_flagged"]]
     assert len(flagged) == len(fraud)
     assert (flagged["New"] == "● new").all()
     assert set(flagged["Card"]) == {f"•••• {r['card_last4']}" for r in fraud}
-    assert set(flagged["Reasons"]) == {"night_hour, shopping_net_category"}
+    assert set(flagged["Score"]) == {r["fraud_score"] for r in fraud}
+    assert set(flagged["Model"]) == {MODEL_VERSION}
+    assert set(flagged["Reasons"]) == {"; ".join(FLAGGED_REASONS)}
 
 
 @pytest.mark.integration
@@ -226,7 +262,7 @@ def test_card_drill_down_shows_one_cards_transactions_and_flags(settings):
     picker = at.sidebar.selectbox[0]
     flags: dict[str, int] = {}
     for r in records:
-        flags[r["card_token"]] = flags.get(r["card_token"], 0) + (r["fraud_score"] >= 0.5)
+        flags[r["card_token"]] = flags.get(r["card_token"], 0) + r["fraud_flagged"]
     most = max(flags.values())
     # The list shows masked cards only, the most flagged first.
     assert picker.options[0].startswith("•••• ") and f"· {most:,} flagged" in picker.options[0]
@@ -241,14 +277,13 @@ def test_card_drill_down_shows_one_cards_transactions_and_flags(settings):
     assert metrics["Card"] == f"•••• {card[0]['card_last4']}"
     assert metrics["Card transactions"] == f"{len(card):,}"
     assert metrics["Card amount"] == f"${amount_total(card):,.2f}"
-    assert metrics["Card flagged (≥ 0.5)"] == f"{most:,}"
+    assert metrics[CARD_FLAGGED_LABEL] == f"{most:,}"
     assert metrics["Card fraud (labelled)"] == f"{sum(r['is_fraud'] for r in card):,}"
     timeline = chart_data(at, '"flagged", "not flagged"')
     card.sort(key=lambda r: (r["event_time"], r["trans_num"]))
     assert [f"{a:.2f}" for a in timeline.amount] == [f"{r['amount']:.2f}" for r in card]
-    assert list(timeline.flag) == [
-        "flagged" if r["fraud_score"] >= 0.5 else "not flagged" for r in card
-    ]
+    assert list(timeline.flag) == ["flagged" if r["fraud_flagged"] else "not flagged" for r in card]
+    assert list(timeline.model) == [r["model_version"] for r in card]
 
 
 def test_choices_persist_while_new_data_changes_the_options(settings):
@@ -265,7 +300,7 @@ def test_choices_persist_while_new_data_changes_the_options(settings):
 
     # New records: a new state and new flags reorder the card list.
     more = records + [
-        {**r, "trans_num": f"new{r['trans_num'][3:]}", "state": "WA", "fraud_score": 0.99}
+        {**r, "trans_num": f"new{r['trans_num'][3:]}", "state": "WA", "fraud_flagged": 1}
         for r in states_records(900)[600:]
     ]
     build_spice(settings.spice_path, more)

@@ -14,9 +14,10 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from txviz_pipeline.processes import stop_group
+from txviz_pipeline.serving.dashboard.app import FLAGGED_TITLE
+from txviz_pipeline.serving.dashboard.flags import FLAGGED_LABEL, reasons_text
 from txviz_pipeline.serving.dashboard.launch import dashboard_url, start_dashboard, wait_until_ready
 from txviz_pipeline.serving.queries import (
-    FLAG_THRESHOLD,
     LATEST_FLAGGED_LIMIT,
     MINUTES_SHOWN,
     TOP_MERCHANTS_LIMIT,
@@ -52,7 +53,7 @@ PANELS = [
     "Fraud rate by age band",
     "Daily amount by gender",
     "Daily amount by age band",
-    f"Latest flagged transactions (score ≥ {FLAG_THRESHOLD})",
+    FLAGGED_TITLE,
     "Card drill-down",
 ]
 CHART = '[data-testid="stVegaLiteChart"]'
@@ -127,7 +128,7 @@ def test_kpi_tiles_show_the_exact_figures(page: Page, records):
         "Amount": f"${amount_total(records):,.2f}",
         "Fraud (labelled)": f"{fraud:,}",
         "Fraud rate": f"{fraud / ROWS:.2%}",
-        f"Flagged (score ≥ {FLAG_THRESHOLD})": f"{flagged(records):,}",
+        FLAGGED_LABEL: f"{flagged(records):,}",
         "Cards": f"{len({r['card_token'] for r in records}):,}",
     }
 
@@ -172,10 +173,45 @@ def test_category_table_sums_the_data(page: Page, records):
 def test_flagged_table_lists_masked_cards_only(page: Page, records):
     _, latest = page.evaluate(TABLES)
     assert latest["rows"] == min(LATEST_FLAGGED_LIMIT, flagged(records))
+    # The model's verdict comes first, where the page has room for it.
+    assert latest["header"][:8] == [
+        "New",
+        "Processed (UTC)",
+        "Card",
+        "Amount",
+        "Score",
+        "Model",
+        "Reasons",
+        "Label",
+    ]
     cards = [row[latest["header"].index("Card")] for row in latest["cells"]]
     assert cards and all(c.startswith("•••• ") and c[5:].isdigit() and len(c) == 9 for c in cards)
     html = page.content()
     assert not [r["card_token"] for r in records if r["card_token"] in html]
+
+
+def test_flagged_table_shows_each_rows_score_model_and_reasons(page: Page, records):
+    _, latest = page.evaluate(TABLES)
+    header = latest["header"]
+    shown = [
+        (
+            float(row[header.index("Score")]),
+            row[header.index("Model")],
+            row[header.index("Reasons")],
+        )
+        for row in latest["cells"]
+    ]
+    # Newest first by processing time (all equal here), then by event time.
+    newest = sorted(
+        (r for r in records if r["fraud_flagged"]),
+        key=lambda r: (r["event_time"], r["trans_num"]),
+        reverse=True,
+    )[: len(shown)]
+    assert shown == [
+        (r["fraud_score"], r["model_version"], reasons_text(r["fraud_reasons"])) for r in newest
+    ]
+    # Flagged by each model's own threshold: every score shown is under 0.5.
+    assert shown and all(score < 0.5 for score, _, _ in shown)
 
 
 def test_screenshot_of_the_whole_page(page: Page, tmp_path: Path):
@@ -226,4 +262,4 @@ def test_state_filter_narrows_the_tiles_and_the_map(page: Page, records):
 
 
 def flagged(records: list[dict[str, Any]]) -> int:
-    return sum(r["fraud_score"] >= FLAG_THRESHOLD for r in records)
+    return sum(r["fraud_flagged"] for r in records)

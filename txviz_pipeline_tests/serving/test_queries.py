@@ -12,8 +12,9 @@ import pytest
 
 from txviz_pipeline.compaction import parse_landing_lines
 from txviz_pipeline.serving.queries import (
+    CARD_CHOICES_SQL,
+    CARD_TIMELINE_SQL,
     DATASET_SQL,
-    FLAG_THRESHOLD,
     LATEST_FLAGGED_LIMIT,
     PANELS,
     panel_view,
@@ -59,7 +60,7 @@ def test_kpis_are_exact(con):
     assert Decimal(str(kpis.amount_total)) == amount_total(RECORDS)
     assert int(kpis.fraud_count) == fraud
     assert kpis.fraud_rate == pytest.approx(fraud / 200)
-    assert int(kpis.flagged_count) == sum(r["fraud_score"] >= FLAG_THRESHOLD for r in RECORDS)
+    assert int(kpis.flagged_count) == sum(r["fraud_flagged"] for r in RECORDS)
     assert kpis.first_event_time == min(r["event_time"] for r in RECORDS)
 
 
@@ -92,14 +93,53 @@ def test_top_merchants_and_latest_flagged(con):
     assert dict(zip(top.merchant, top.fraud_count, strict=True)) == fraud_by_merchant
     latest = run_panel(con, "latest_flagged")
     flagged = sorted(
-        (r for r in RECORDS if r["fraud_score"] >= FLAG_THRESHOLD),
+        (r for r in RECORDS if r["fraud_flagged"]),
         key=lambda r: r["event_time"],
         reverse=True,
     )[:LATEST_FLAGGED_LIMIT]
     assert list(latest.event_time) == [r["event_time"] for r in flagged]
     assert list(latest.card_last4) == [r["card_last4"] for r in flagged]
     assert list(latest.fraud_reasons.iloc[0]) == flagged[0]["fraud_reasons"]
+    assert list(latest.fraud_score) == [r["fraud_score"] for r in flagged]
+    assert list(latest.model_version) == [r["model_version"] for r in flagged]
     assert "card_token" not in latest.columns
+
+
+def verdicts_differ_from_scores() -> list[dict]:
+    """Two cards whose model verdicts contradict a fixed 0.5 line: card A's transactions were
+    flagged with low scores (a model with a low threshold), card B's were not, with high ones."""
+    low = [
+        landing_record(i, card_token="a" * 32, fraud_score=0.11, fraud_flagged=1) for i in range(3)
+    ]
+    high = [
+        landing_record(i, card_token="b" * 32, fraud_score=0.93, fraud_flagged=0)
+        for i in range(3, 8)
+    ]
+    return low + high
+
+
+@pytest.fixture
+def verdicts(con):
+    con.execute("DELETE FROM transactions")
+    landed, _ = parse_landing_lines([orjson.dumps(r) for r in verdicts_differ_from_scores()])  # noqa: F841
+    con.execute("INSERT INTO transactions SELECT *, '2026-11-27-09' FROM landed")
+    return con
+
+
+def test_flagged_is_the_models_verdict_not_a_score_line(verdicts):
+    assert int(run_panel(verdicts, "kpis").iloc[0].flagged_count) == 3
+    latest = run_panel(verdicts, "latest_flagged")
+    assert sorted(latest.fraud_score) == [0.11] * 3
+    assert set(latest.card_last4) == {"0000", "0001", "0002"}
+
+
+def test_cards_are_ranked_and_timed_by_the_models_verdict(verdicts):
+    cards = verdicts.execute(CARD_CHOICES_SQL.format(table="transactions")).df()
+    assert list(zip(cards.card_token, cards.flagged, strict=True)) == [("a" * 32, 3), ("b" * 32, 0)]
+    for token, expected in (("a" * 32, [1, 1, 1]), ("b" * 32, [0] * 5)):
+        timeline = verdicts.execute(CARD_TIMELINE_SQL, [token]).df()
+        assert list(timeline.flagged) == expected
+        assert set(timeline.model_version) == {verdicts_differ_from_scores()[0]["model_version"]}
 
 
 def test_every_panel_runs_on_an_empty_dataset(con):

@@ -53,7 +53,7 @@ def assert_counts(row, records) -> None:
     assert int(row.transactions) == len(records)
     assert Decimal(str(row.amount_total)) == amount_total(records)
     assert int(row.fraud_count) == sum(r["is_fraud"] for r in records)
-    assert int(row.flagged_count) == sum(r["fraud_score"] >= 0.5 for r in records)
+    assert int(row.flagged_count) == sum(r["fraud_flagged"] for r in records)
 
 
 def get_object_counter(s3) -> list[str]:

@@ -20,9 +20,15 @@ from txviz_pipeline.serving.dashboard.alerts_panel import alerts_view
 from txviz_pipeline.serving.dashboard.card import card_panel, card_picker
 from txviz_pipeline.serving.dashboard.charts import fraud_rate_color, totals_tooltip
 from txviz_pipeline.serving.dashboard.filters import filter_caption, filter_sidebar
+from txviz_pipeline.serving.dashboard.flags import (
+    FLAGGED_HELP,
+    FLAGGED_LABEL,
+    SCORE_FORMAT,
+    reasons_text,
+)
 from txviz_pipeline.serving.dashboard.panels_demographics import demographics_panels
 from txviz_pipeline.serving.dashboard.panels_geo import state_map_panel
-from txviz_pipeline.serving.queries import FLAG_THRESHOLD, Filters
+from txviz_pipeline.serving.queries import Filters
 from txviz_pipeline.serving.snapshot import (
     FilterOptions,
     Snapshot,
@@ -38,6 +44,7 @@ REFRESH_SECONDS = 3
 # A flagged transaction processed this recently is highlighted as new.
 NEW_FLAG_SECONDS = 60
 NEW_FLAG_STYLE = "background-color: #ffe3ec; font-weight: 600"
+FLAGGED_TITLE = "Latest transactions flagged by the model"
 TILE_HEIGHT = 150
 ROW_PX = 35  # st.dataframe row height
 WAITING_MESSAGE = "Waiting for the first refresh of the local SPICE"
@@ -112,10 +119,10 @@ def kpi_tiles(snapshot: Snapshot) -> None:
         height=TILE_HEIGHT,
     )
     tiles[4].metric(
-        f"Flagged (score ≥ {FLAG_THRESHOLD})",
+        FLAGGED_LABEL,
         f"{int(kpis.flagged_count):,}",
         border=True,
-        help="Transactions the processor's real-time score flagged.",
+        help=FLAGGED_HELP,
         height=TILE_HEIGHT,
     )
     tiles[5].metric("Cards", f"{int(kpis.cards):,}", border=True, height=TILE_HEIGHT)
@@ -238,25 +245,28 @@ def seconds_since(iso_utc: str, now: datetime) -> float:
 
 
 def flagged_panel(frame: pd.DataFrame) -> None:
-    st.subheader(f"Latest flagged transactions (score ≥ {FLAG_THRESHOLD})")
+    st.subheader(FLAGGED_TITLE)
     if frame.empty:
         st.caption("No transaction has been flagged yet.")
         return
     now = datetime.now(UTC)
     new = frame.processed_at.map(lambda t: seconds_since(t, now) <= NEW_FLAG_SECONDS)
+    # The model's verdict first (score, model, reasons), where the page has room for it; the
+    # transaction's other details follow and scroll sideways on a narrow screen.
     table = pd.DataFrame(
         {
             "New": new.map({True: "● new", False: ""}),
             "Processed (UTC)": frame.processed_at.str.replace("T", " ").str[:19],
-            "Event time (UTC)": frame.event_time.str.replace("T", " ").str.rstrip("Z"),
             "Card": "•••• " + frame.card_last4,
-            "Merchant": frame.merchant.map(merchant_name),
-            "Category": frame.category,
             "Amount": frame.amount.astype(float),
             "Score": frame.fraud_score,
-            "Reasons": frame.fraud_reasons.map(lambda r: ", ".join(r) if r is not None else ""),
+            "Model": frame.model_version,
+            "Reasons": frame.fraud_reasons.map(reasons_text),
             "Label": frame.is_fraud.map({1: "fraud", 0: "legit"}),
+            "Merchant": frame.merchant.map(merchant_name),
+            "Category": frame.category,
             "Location": frame.city + ", " + frame.state,
+            "Event time (UTC)": frame.event_time.str.replace("T", " ").str.rstrip("Z"),
         }
     )
     styled = table.style.apply(
@@ -264,7 +274,8 @@ def flagged_panel(frame: pd.DataFrame) -> None:
     )
     st.caption(
         f"Newest first by processing time; rows processed in the last {NEW_FLAG_SECONDS} s are"
-        " highlighted. Cards show their last four digits only."
+        " highlighted. Each row was flagged against the threshold of the model that scored it."
+        " Cards show their last four digits only."
     )
     st.dataframe(
         styled,
@@ -272,7 +283,10 @@ def flagged_panel(frame: pd.DataFrame) -> None:
         width="stretch",
         column_config={
             "Amount": st.column_config.NumberColumn(format="dollar"),
-            "Score": st.column_config.ProgressColumn(format="%.2f", min_value=0.0, max_value=1.0),
+            "Score": st.column_config.ProgressColumn(
+                format=SCORE_FORMAT, min_value=0.0, max_value=1.0
+            ),
+            "Reasons": st.column_config.TextColumn(width="large"),
         },
     )
 

@@ -9,13 +9,14 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from txviz_pipeline.serving.queries import FLAG_THRESHOLD
+from txviz_pipeline.serving.dashboard.flags import FLAGGED_HELP, reasons_text
 
 CARD_TITLE = "Card drill-down"
 PICK_LABEL = "Card (most flagged first)"
 TOKEN_LABEL = "…or a card token"
 FLAG_COLOR = "#d6336c"
 PLAIN_COLOR = "#1c7ed6"
+CARD_FLAGGED_LABEL = "Card flagged by the model"
 
 
 def masked(last4: str) -> str:
@@ -68,7 +69,7 @@ def card_panel(frame: pd.DataFrame | None) -> None:
     tiles[0].metric("Card", masked(frame.card_last4.iloc[0]), border=True)
     tiles[1].metric("Card transactions", f"{len(frame):,}", border=True)
     tiles[2].metric("Card amount", f"${frame.amount.sum():,.2f}", border=True)
-    tiles[3].metric(f"Card flagged (≥ {FLAG_THRESHOLD})", f"{int(flagged.sum()):,}", border=True)
+    tiles[3].metric(CARD_FLAGGED_LABEL, f"{int(flagged.sum()):,}", border=True, help=FLAGGED_HELP)
     tiles[4].metric("Card fraud (labelled)", f"{int(frame.is_fraud.sum()):,}", border=True)
     data = pd.DataFrame(
         {
@@ -78,7 +79,8 @@ def card_panel(frame: pd.DataFrame | None) -> None:
             "category": frame.category,
             "score": frame.fraud_score,
             "flag": flagged.map({True: "flagged", False: "not flagged"}),
-            "reasons": frame.fraud_reasons.map(lambda r: ", ".join(r) if r is not None else ""),
+            "model": frame.model_version,
+            "reasons": frame.fraud_reasons.map(reasons_text),
         }
     )
     base = alt.Chart(data).encode(x=alt.X("time:T", title="Event time (UTC)"))
@@ -95,7 +97,9 @@ def card_panel(frame: pd.DataFrame | None) -> None:
             alt.Tooltip("amount:Q", format="$,.2f"),
             "merchant",
             "category",
-            alt.Tooltip("score:Q", format=".2f"),
+            alt.Tooltip("score:Q", format=".3f"),
+            "flag",
+            "model",
             "reasons",
         ],
     )

@@ -218,11 +218,12 @@ def test_a_failed_run_raises_one_error_alert(alerting):
     assert "failing_asset" in message["Message"]
 
 
-def landing_line(token: str, score: float, category: str = "misc_net") -> bytes:
+def landing_line(token: str, flagged: bool, category: str = "misc_net") -> bytes:
+    """A landing line's tallied fields: the model flagged it (or not) with a score under 0.5."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return (
-        f'{{"processed_at": "{now}", "fraud_score": {score}, "card_token": "{token}", '
-        f'"category": "{category}", "state": "TX"}}\n'
+        f'{{"processed_at": "{now}", "fraud_score": 0.2, "fraud_flagged": {int(flagged)}, '
+        f'"card_token": "{token}", "category": "{category}", "state": "TX"}}\n'
     ).encode()
 
 
@@ -233,8 +234,8 @@ def test_fraud_sensor_alerts_on_a_card_burst_once(alerting, monkeypatch):
     monkeypatch.setenv("TXVIZ_FRAUD_MIN_FLAGGED", "100")
     s3 = aws.client("s3", settings)
     hour = datetime.now(UTC).strftime("%Y/%m/%d/%H")
-    body = b"".join(landing_line("tok-burst", 0.9) for _ in range(3))
-    body += landing_line("tok-calm", 0.9) + landing_line("tok-calm", 0.1)
+    body = b"".join(landing_line("tok-burst", True) for _ in range(3))
+    body += landing_line("tok-calm", True) + landing_line("tok-calm", False)
     s3.put_object(Bucket=settings.bucket, Key=f"landing/{hour}/obj-1", Body=body)
     # Quarantined records are not landing records: never tallied.
     s3.put_object(Bucket=settings.bucket, Key=f"quarantine/{hour}/q-1", Body=body)
