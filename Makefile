@@ -1,5 +1,5 @@
 # The two commands a new user needs; each sets up what it needs first.
-.PHONY: demo test test-fast bench lint screenshots mutation
+.PHONY: demo test test-fast bench lint screenshots mutation model
 
 demo:  ## set up, then run the whole pipeline on the embedded stack (Ctrl-C stops it)
 	./scripts/bootstrap.sh
@@ -16,8 +16,14 @@ bench:  ## the benchmarks in bench/ (numbers for the README)
 	.venv/bin/python bench/bench_convert.py
 	.venv/bin/python bench/bench_replay.py
 	.venv/bin/python bench/bench_processor.py
+	.venv/bin/python bench/bench_scorer.py
+	.venv/bin/python bench/bench_fraud.py
 	.venv/bin/python bench/bench_latency.py
 	.venv/bin/python bench/bench_demo.py
+
+model:  ## retrain the fraud model the processor ships with (lambda/fraud_model.json)
+	./scripts/bootstrap.sh
+	.venv/bin/txviz train-model
 
 mutation:  ## mutation-test the guard modules (slow; lists the surviving mutants)
 	./scripts/mutation.sh
