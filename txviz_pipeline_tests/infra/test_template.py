@@ -177,13 +177,7 @@ def test_processor_lambda_takes_its_key_from_secrets_manager(template):
     assert "SecretString" not in secret["Properties"]
     assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
     # Only the processor may read it, and only it.
-    readers = [
-        (role, statement)
-        for role in ("ProcessorRole", "DeliveryRole", "QuickSightAthenaRole", "PipelinePolicy")
-        for statement in statements(template, role)
-        if "secretsmanager" in str(statement["Action"])
-    ]
-    assert readers == [
+    assert grants(template, "secretsmanager") == [
         (
             "ProcessorRole",
             {
@@ -213,15 +207,9 @@ def test_card_history_table_is_keyed_by_card_token_with_ttl_recovery_and_encrypt
 
 def test_only_the_processor_reads_and_writes_card_histories_in_batches(template):
     table_arn = {"Fn::GetAtt": ["CardHistoryTable", "Arn"]}
-    grants = [
-        (role, statement)
-        for role in ("ProcessorRole", "DeliveryRole", "QuickSightAthenaRole", "PipelinePolicy")
-        for statement in statements(template, role)
-        if "dynamodb" in str(statement["Action"])
-    ]
     # BatchGetItem to load; PutItem only inside TransactWriteItems (cardstore's conditional
     # batch writes): no per-record UpdateItem/GetItem, no deletes, no other table.
-    assert grants == [
+    assert grants(template, "dynamodb") == [
         (
             "ProcessorRole",
             {"Effect": "Allow", "Action": "dynamodb:BatchGetItem", "Resource": table_arn},
@@ -239,6 +227,16 @@ def test_only_the_processor_reads_and_writes_card_histories_in_batches(template)
                 },
             },
         ),
+    ]
+
+
+def grants(template: dict[str, Any], service: str) -> list[tuple[str, dict[str, Any]]]:
+    """(role, statement) of every statement of txviz's roles that names ``service``'s actions."""
+    return [
+        (role, statement)
+        for role in ("ProcessorRole", "DeliveryRole", "QuickSightAthenaRole", "PipelinePolicy")
+        for statement in statements(template, role)
+        if f"{service}:" in str(statement["Action"])
     ]
 
 
