@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import cardstore
@@ -135,6 +138,25 @@ def test_memory_store_loses_nothing_under_concurrent_invocations():
     final = store.load(cards)
     assert [final[tok]["n"] for tok in cards] == [80] * 5
     assert [final.versions[tok] for tok in cards] == [80] * 5
+
+
+def test_the_memory_store_needs_only_the_standard_library():
+    # As in the Lambda zip: a fresh interpreter with no site-packages, only lambda/ on its path.
+    folder = Path(cardstore.__file__).parent
+    script = (
+        f"import sys; sys.path.insert(0, {str(folder)!r}); import cardstore; "
+        "s = cardstore.from_env(); print(type(s).__name__, "
+        "sorted(m for m in sys.modules if m.startswith(('boto', 'moto'))))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-S", "-I", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "MemoryCardStore []\n"
 
 
 def test_from_env_is_one_memory_store_per_process_unless_a_table_is_named(monkeypatch):
