@@ -325,10 +325,15 @@ class DynamoCardStore:
             try:
                 self.client.transact_write_items(TransactItems=[put for _, put in batch])
             except self._errors as exc:
-                reasons = getattr(exc, "response", {}).get("CancellationReasons")
-                if not reasons or len(reasons) != len(batch):
-                    failed.extend(token for token, _ in batch)
-                    _log("card_history_not_saved", len(batch), exc)
+                response = getattr(exc, "response", {})
+                reasons = response.get("CancellationReasons") or []
+                if len(reasons) != len(batch):
+                    if response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                        # A botocore that does not parse the reasons: read every card again.
+                        collided.update((token, None) for token, _ in batch)
+                    else:
+                        failed.extend(token for token, _ in batch)
+                        _log("card_history_not_saved", len(batch), exc)
                     continue
                 for (token, _), reason in zip(batch, reasons, strict=True):
                     code = reason.get("Code") or "None"

@@ -363,6 +363,25 @@ def test_a_card_that_keeps_conflicting_is_given_up_after_bounded_retries(stubbed
     assert logged["event"] == "card_history_not_saved" and logged["cards"] == 1
 
 
+def test_a_cancellation_without_reasons_reads_the_cards_again(stubbed):
+    # An older botocore leaves CancellationReasons out of the error: the cards are read again
+    # and the invocation's events re-applied on what was stored meanwhile.
+    store, stub, _ = stubbed
+    histories, events = CardHistories(), {token(1): [(tx(1), T0 + 60)]}
+    histories[token(1)], histories.versions[token(1)] = remember(None, tx(1), T0 + 60), 0
+    newer = remember(None, tx(2), T0)
+    stub.add_client_error("transact_write_items", "TransactionCanceledException")
+    stub.add_response(
+        "batch_get_item",
+        {"Responses": {TABLE: [item(token(1), newer, 1)]}},
+        expected_params={"RequestItems": {TABLE: get_request([token(1)])}},
+    )
+    merged = remember(remember(None, tx(2), T0), tx(1), T0 + 60)
+    put = cardstore._put(TABLE, token(1), json.dumps(merged, separators=(",", ":")), 1, ANY)
+    stub.add_response("transact_write_items", {}, expected_params={"TransactItems": [put]})
+    assert store.save(histories, events) == Saved(merged=1)
+
+
 def test_an_oversized_history_is_not_saved_and_the_others_are(stubbed, monkeypatch):
     store, stub, _ = stubbed
     monkeypatch.setattr(cardstore, "MAX_HISTORY_BYTES", 400)
