@@ -18,6 +18,7 @@ bench:  ## the benchmarks in bench/ (numbers for the README)
 	.venv/bin/python bench/bench_processor.py
 	.venv/bin/python bench/bench_scorer.py
 	.venv/bin/python bench/bench_fraud.py
+	.venv/bin/python bench/bench_cardstore.py
 	.venv/bin/python bench/bench_latency.py
 	.venv/bin/python bench/bench_demo.py
 

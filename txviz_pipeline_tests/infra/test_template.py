@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import cardstore
 import cfnlint.api
 import pytest
 from cfnlint.decode import decode_str
@@ -166,20 +167,17 @@ def test_processor_lambda_takes_its_key_from_secrets_manager(template):
     assert all("Ref" in v for v in function["Code"].values())
     # The environment names the secret; the key itself is never in it (nor in a parameter).
     variables = function["Environment"]["Variables"]
-    assert variables == {"TXVIZ_CARD_TOKEN_SECRET_ARN": {"Ref": "CardTokenKeySecret"}}
+    assert variables == {
+        "TXVIZ_CARD_TOKEN_SECRET_ARN": {"Ref": "CardTokenKeySecret"},
+        cardstore.TABLE_ENV: {"Ref": "CardHistoryTable"},
+    }
     assert not any("CardToken" in name for name in template["Parameters"])
     secret = template["Resources"]["CardTokenKeySecret"]
     assert secret["Type"] == "AWS::SecretsManager::Secret"
     assert "SecretString" not in secret["Properties"]
     assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
     # Only the processor may read it, and only it.
-    readers = [
-        (role, statement)
-        for role in ("ProcessorRole", "DeliveryRole", "QuickSightAthenaRole", "PipelinePolicy")
-        for statement in statements(template, role)
-        if "secretsmanager" in str(statement["Action"])
-    ]
-    assert readers == [
+    assert grants(template, "secretsmanager") == [
         (
             "ProcessorRole",
             {
@@ -188,6 +186,57 @@ def test_processor_lambda_takes_its_key_from_secrets_manager(template):
                 "Resource": {"Ref": "CardTokenKeySecret"},
             },
         )
+    ]
+
+
+def test_card_history_table_is_keyed_by_card_token_with_ttl_recovery_and_encryption(template):
+    resource = template["Resources"]["CardHistoryTable"]
+    assert resource["Type"] == "AWS::DynamoDB::Table"
+    assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+    table = resource["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": cardstore.KEY, "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": cardstore.KEY, "AttributeType": "S"}]
+    assert table["TimeToLiveSpecification"] == {
+        "AttributeName": cardstore.EXPIRES_AT,
+        "Enabled": True,
+    }
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_only_the_processor_reads_and_writes_card_histories_in_batches(template):
+    table_arn = {"Fn::GetAtt": ["CardHistoryTable", "Arn"]}
+    # BatchGetItem to load; PutItem only inside TransactWriteItems (cardstore's conditional
+    # batch writes): no per-record UpdateItem/GetItem, no deletes, no other table.
+    assert grants(template, "dynamodb") == [
+        (
+            "ProcessorRole",
+            {"Effect": "Allow", "Action": "dynamodb:BatchGetItem", "Resource": table_arn},
+        ),
+        (
+            "ProcessorRole",
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:PutItem",
+                "Resource": table_arn,
+                "Condition": {
+                    "ForAnyValue:StringEquals": {
+                        "dynamodb:EnclosingOperation": "TransactWriteItems"
+                    }
+                },
+            },
+        ),
+    ]
+
+
+def grants(template: dict[str, Any], service: str) -> list[tuple[str, dict[str, Any]]]:
+    """(role, statement) of every statement of txviz's roles that names ``service``'s actions."""
+    return [
+        (role, statement)
+        for role in ("ProcessorRole", "DeliveryRole", "QuickSightAthenaRole", "PipelinePolicy")
+        for statement in statements(template, role)
+        if f"{service}:" in str(statement["Action"])
     ]
 
 

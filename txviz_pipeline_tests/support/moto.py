@@ -45,3 +45,18 @@ def create_plain_stream(s: Settings, prefix: str = settings.LANDING_PREFIX) -> N
             "Prefix": prefix,
         },
     )
+
+
+def create_card_history_table(dynamodb, name: str) -> None:
+    """The processor's card-history table as infra/template.yaml defines it (key card_token,
+    on demand, TTL on expires_at)."""
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "card_token", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "card_token", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+    )
