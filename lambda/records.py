@@ -111,7 +111,9 @@ def process_records(
         results.append(result)
         originals.append(_failed_data(raw))
         twins.append(twin)
-    score_batch([results[i].kept for i in valid], model or current_model(), store or card_store())
+    model = current_model() if model is None else model
+    store = card_store() if store is None else store  # an empty store is falsy
+    score_batch([results[i].kept for i in valid], model, store)
     for i in valid:
         results[i] = _encoded(results[i], records[i].get("data"), key, processed_at)
     shorten = partial(_shortened, quarantined_at=processed_at)

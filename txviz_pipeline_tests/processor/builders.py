@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from cardstore import MemoryCardStore
 from records import process_records
 from response import Result
 
@@ -107,6 +108,8 @@ def run(*records: dict | bytes, **kwargs) -> list[Result]:
         {"recordId": f"r{i}", "data": b64(r if isinstance(r, bytes) else line(r))}
         for i, r in enumerate(records)
     ]
+    # Each batch meets cards never seen, so a batch scores the same whatever ran before it.
+    kwargs.setdefault("store", MemoryCardStore())
     return process_records(entries, KEY, now=NOW, **kwargs)
 
 

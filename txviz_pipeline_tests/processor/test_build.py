@@ -12,7 +12,20 @@ from pathlib import Path
 from .builders import BASE_RECORD, TEST_KEY, event, line
 
 BUILD = Path(__file__).resolve().parents[2] / "lambda" / "build.py"
-MODULES = ["handler.py", "quarantine.py", "records.py", "response.py", "scoring.py", "validate.py"]
+MODULES = [
+    "cardhistory.py",
+    "cardstore.py",
+    "fraudmodel.py",
+    "handler.py",
+    "quarantine.py",
+    "records.py",
+    "response.py",
+    "scoring.py",
+    "treemodel.py",
+    "validate.py",
+]
+# Everything in the zip: the modules and the bundled fraud model.
+ENTRIES = sorted([*MODULES, "fraud_model.json"])
 
 
 def run_build(out: Path) -> str:
@@ -33,8 +46,8 @@ def test_build_is_reproducible_and_prints_its_size(tmp_path: Path):
     assert out == f"{a.stat().st_size}\t{a}\n"
     assert a.read_bytes() == b.read_bytes()
     with zipfile.ZipFile(a) as zf:
-        assert zf.namelist() == MODULES
-        for name in MODULES:
+        assert zf.namelist() == ENTRIES
+        for name in ENTRIES:
             info = zf.getinfo(name)
             assert info.date_time == (1980, 1, 1, 0, 0, 0)
             assert info.external_attr >> 16 == 0o100644
