@@ -67,7 +67,7 @@ def _weak_model() -> dict:
     y = (rng.random(400) < 0.5).astype(int)
     booster = lgb.train(
         {"objective": "binary", "num_leaves": 2, "min_child_samples": 1000, "verbose": -1},
-        lgb.Dataset(X, y, feature_name=list(features)),
+        lgb.Dataset(X, y, feature_name=list(features), categorical_feature=["category"]),
         num_boost_round=1,
     )
     return model_document(booster, version="weak-0", threshold=0.5, metadata={})

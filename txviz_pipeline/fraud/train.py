@@ -74,6 +74,8 @@ class Trained:
 
 def split(data: Dataset, validation_share: float = VALIDATION_SHARE) -> tuple[Dataset, Dataset]:
     """(past, most recent window): the last ``validation_share`` of the rows by event time."""
+    if len(data) < 2:
+        raise ValueError(f"{len(data)} transactions: there is nothing to learn from yet")
     cut = len(data) - max(1, round(len(data) * validation_share))
     # Rows at the cut's second go to the validation window, so it starts on a time boundary.
     cut = int(np.searchsorted(data.t, data.t[cut], side="left"))
