@@ -11,10 +11,10 @@ import time
 import lightgbm as lgb
 import numpy as np
 import pytest
-from txviz_pipeline.fraud.export import model_document
 
 from txviz_pipeline import aws, orchestrator
 from txviz_pipeline.fraud import registry
+from txviz_pipeline.fraud.export import model_document
 from txviz_pipeline.fraud.processor_modules import cardhistory
 from txviz_pipeline.generator.sparkov import generate_csv
 from txviz_pipeline.s3objects import iter_keys

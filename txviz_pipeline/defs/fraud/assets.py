@@ -6,7 +6,6 @@ candidate's own validation window; only if it passes does ``published_fraud_mode
 processor at it (``models/fraud/current.json``, read by the Lambda within a minute).
 """
 
-
 import dagster as dg
 import numpy as np
 

@@ -11,12 +11,12 @@ import lightgbm as lgb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from txviz_pipeline.fraud.export import model_document
 
 from txviz_pipeline import aws
 from txviz_pipeline.defs.fraud.assets import CHECK_NAME, fraud_model, published_fraud_model
 from txviz_pipeline.defs.resources import AwsResource
 from txviz_pipeline.fraud import dataset, registry, train
+from txviz_pipeline.fraud.export import model_document
 from txviz_pipeline.fraud.processor_modules import cardhistory
 from txviz_pipeline.settings import CURATED_PREFIX, MODEL_CURRENT_KEY
 
