@@ -11,6 +11,7 @@ from typing import Any
 
 import cardstore
 import cfnlint.api
+import fraudmodel
 import pytest
 from cfnlint.decode import decode_str
 
@@ -170,6 +171,7 @@ def test_processor_lambda_takes_its_key_from_secrets_manager(template):
     assert variables == {
         "TXVIZ_CARD_TOKEN_SECRET_ARN": {"Ref": "CardTokenKeySecret"},
         cardstore.TABLE_ENV: {"Ref": "CardHistoryTable"},
+        fraudmodel.MODEL_BUCKET_ENV: {"Ref": "TransactionsBucket"},
     }
     assert not any("CardToken" in name for name in template["Parameters"])
     secret = template["Resources"]["CardTokenKeySecret"]
@@ -287,6 +289,25 @@ def test_pipeline_policy_covers_the_pipeline_prefixes_and_dataset(template):
     dataset = f"dataset/{settings.QUICKSIGHT_DATASET_ID}"
     assert any(r.endswith(dataset) for r in resources)
     assert any(r.endswith(f"{dataset}/ingestion/*") for r in resources)
+
+
+def test_the_pipeline_publishes_fraud_models_where_the_processor_reads_them(template):
+    models = f"<TransactionsBucket.Arn>/{settings.MODEL_VERSIONS_PREFIX.split('/')[0]}/fraud/*"
+    assert settings.MODEL_CURRENT_KEY.startswith("models/fraud/")
+    assert settings.MODEL_VERSIONS_PREFIX.startswith("models/fraud/")
+    writes = [
+        resolve(template, r)
+        for s in statements(template, "PipelinePolicy")
+        if "s3:PutObject" in s["Action"]
+        for r in s["Resource"]
+    ]
+    assert models in writes
+    reads = [
+        (s["Action"], resolve(template, s["Resource"]))
+        for s in statements(template, "ProcessorRole")
+        if "s3:" in str(s["Action"])
+    ]
+    assert reads == [("s3:GetObject", models)]  # the processor reads models and nothing else
 
 
 def test_quicksight_is_optional(template):
