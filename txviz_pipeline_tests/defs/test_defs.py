@@ -8,6 +8,7 @@ import pytest
 
 import txviz_pipeline.defs
 from txviz_pipeline.definitions import defs as load_defs
+from txviz_pipeline.defs.fraud.assets import fraud_model
 from txviz_pipeline.defs.landing.assets import landing_transactions
 from txviz_pipeline.settings import PARTITION_FMT
 
@@ -28,10 +29,13 @@ def test_assets_form_one_lineage(repo):
         "spice_dataset",
         "live_dashboard",
     ]
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == set(chain)
-    for upstream, downstream in zip(chain, chain[1:], strict=False):
-        parents = graph.get(dg.AssetKey(downstream)).parent_keys
-        assert dg.AssetKey(upstream) in parents, f"{upstream} -> {downstream}"
+    # The fraud model learns from the curated Parquet, beside the serving branch.
+    model = ["transactions_parquet", "fraud_model", "published_fraud_model"]
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == set(chain + model)
+    for line in (chain, model):
+        for upstream, downstream in zip(line, line[1:], strict=False):
+            parents = graph.get(dg.AssetKey(downstream)).parent_keys
+            assert dg.AssetKey(upstream) in parents, f"{upstream} -> {downstream}"
 
 
 def test_landing_checks(repo):
@@ -43,15 +47,23 @@ def test_landing_checks(repo):
         ("landing_transactions", "bad_record_rate_below_threshold"),
         ("landing_transactions", "landing_fresh_during_replay"),
         ("firehose_replay", "replay_reconciles"),
+        ("fraud_model", "not_worse_than_current"),
     }
     specs = {s.name: s for s in landing_transactions.check_specs}
     assert specs["landing_records_parse"].blocking
     assert specs["landing_schema_conforms"].blocking
+    (model_check,) = fraud_model.check_specs
+    assert model_check.name == "not_worse_than_current" and model_check.blocking
 
 
 def test_jobs_sensors_schedules(repo):
     jobs = {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")}
-    assert jobs == {"replay_transactions_job", "process_landing_job", "refresh_spice_job"}
+    assert jobs == {
+        "replay_transactions_job",
+        "process_landing_job",
+        "refresh_spice_job",
+        "train_fraud_model_job",
+    }
     sensors = {s.name: s for s in repo.sensor_defs}
     assert set(sensors) == {
         "landing_objects_sensor",
@@ -63,8 +75,11 @@ def test_jobs_sensors_schedules(repo):
     }
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
     schedules = {s.name: s for s in repo.schedule_defs}
-    assert set(schedules) == {"quarter_hourly_spice_schedule"}
+    assert set(schedules) == {"quarter_hourly_spice_schedule", "nightly_fraud_model_schedule"}
     assert schedules["quarter_hourly_spice_schedule"].job_name == "refresh_spice_job"
+    nightly = schedules["nightly_fraud_model_schedule"]
+    assert nightly.job_name == "train_fraud_model_job"
+    assert nightly.default_status == dg.DefaultScheduleStatus.STOPPED
 
 
 def test_landing_partitions_match_firehose_prefixes(repo):
@@ -124,7 +139,7 @@ def test_every_definition_is_described(repo):
 
 # Stages in pipeline order: a stage's definitions may import only earlier stages and the shared
 # modules (resources, partitions), so the wiring reads from the top of the pipeline down.
-STAGES = ["ingest", "landing", "compaction", "serving", "alerts"]
+STAGES = ["ingest", "landing", "compaction", "serving", "fraud", "alerts"]
 
 
 def test_stages_import_only_earlier_stages():
