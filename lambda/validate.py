@@ -15,6 +15,9 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
+# Sparkov's 14 categories, in the order the fraud model indexes them.
+from cardhistory import CATEGORIES
+
 # Copies of txviz_pipeline.schema (the Lambda is deployed without the package);
 # test_lambda_schema_agrees keeps them equal.
 NDJSON_FIELDS: tuple[str, ...] = (
@@ -46,22 +49,6 @@ NDJSON_FIELDS: tuple[str, ...] = (
 # optional because other producers don't send it.
 REPLAY_ID_FIELD = "replay_id"
 REPLAY_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
-CATEGORIES: tuple[str, ...] = (
-    "entertainment",
-    "food_dining",
-    "gas_transport",
-    "grocery_net",
-    "grocery_pos",
-    "health_fitness",
-    "home",
-    "kids_pets",
-    "misc_net",
-    "misc_pos",
-    "personal_care",
-    "shopping_net",
-    "shopping_pos",
-    "travel",
-)
 
 # Firehose caps a record at 1,000 KiB; a transaction line is ~450 bytes. Anything past 16 KiB is
 # not a transaction, and refusing it before parsing bounds the CPU a hostile record can cost.

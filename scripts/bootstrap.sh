@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything txviz needs on a fresh Linux machine with Python 3.11:
-# uv, the locked virtual environment (.venv), and with --browser Debian's chromium for the
-# dashboard's browser tests. Safe to run again: each step is skipped when already done.
+# uv, the locked virtual environment (.venv), OpenMP for LightGBM if missing, and with
+# --browser Debian's chromium for the dashboard's browser tests. Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,9 +27,16 @@ uv_bin=$(command -v uv || echo "$("$python" -m site --user-base)/bin/uv")
 # The lock file pins every package (dagster 1.13.27 with dagster-aws 0.29.27 among them).
 "$uv_bin" sync --frozen --python "$python" --quiet
 
+# Debian packages: LightGBM's wheel links the system's OpenMP runtime (libgomp1), and the
+# dashboard's browser tests drive Debian's chromium.
+packages=()
+ldconfig -p 2>/dev/null | grep -q 'libgomp\.so\.1' || packages+=(libgomp1)
 if [ "$want_browser" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  packages+=(chromium)
+fi
+if [ "${#packages[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
