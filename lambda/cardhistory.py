@@ -81,12 +81,21 @@ SEEN_CAP = 500
 def new_history() -> dict[str, Any]:
     """An empty card history. Keys are short because DynamoDB stores one per card:
 
-    ``r`` the last day's transactions ``[t, amount, hour, key]`` sorted by t; ``n`` and ``a``
+    ``r`` the last day's transactions ``(t, amount, hour, key)`` sorted by t; ``n`` and ``a``
     the count and amount sum of every transaction seen; ``c`` per category ``[count, amount]``;
     ``m`` the sums of merchant latitude and longitude; ``z`` the count at night; ``t`` the
     latest event time seen.
     """
-    return {"r": [], "n": 0, "a": 0.0, "c": {}, "m": [0.0, 0.0], "z": 0, "t": None}
+    return {"r": [], "n": 0, "a": 0.0, "c": {}, "m": (0.0, 0.0), "z": 0, "t": None}
+
+
+def restored(history: dict[str, Any]) -> dict[str, Any]:
+    """A history read back from JSON (lists where :func:`remember` keeps tuples) in the shapes
+    remember gives it, so a stored card and one kept in memory are equal."""
+    history["r"] = [tuple(event) for event in history["r"]]
+    history["c"] = {category: tuple(sums) for category, sums in history["c"].items()}
+    history["m"] = tuple(history["m"])
+    return history
 
 
 def event_seconds(event_time: str) -> int:
@@ -178,7 +187,9 @@ def remember(history: dict[str, Any] | None, tx: dict[str, Any], t: int) -> dict
         return history
     amount = float(tx["amount"])
     hour = tx["hour"]
-    recent.append([t, amount, hour, key])
+    # Tuples, replaced rather than changed: a copy of a history can share them, and Python's
+    # cyclic garbage collector stops visiting them (the embedded stack keeps every card's).
+    recent.append((t, amount, hour, key))
     recent.sort(key=_event_order)
     latest = t if history["t"] is None else max(history["t"], t)
     cutoff = latest - DAY
@@ -192,14 +203,13 @@ def remember(history: dict[str, Any] | None, tx: dict[str, Any], t: int) -> dict
     history["t"] = latest
     history["n"] += 1
     history["a"] = round(history["a"] + amount, 2)
-    per_category = history["c"].setdefault(tx["category"], [0, 0.0])
-    per_category[0] += 1
-    per_category[1] = round(per_category[1] + amount, 2)
-    history["m"][0] += tx["merch_lat"]
-    history["m"][1] += tx["merch_long"]
+    count, total = history["c"].get(tx["category"], (0, 0.0))
+    history["c"][tx["category"]] = (count + 1, round(total + amount, 2))
+    lat_sum, long_sum = history["m"]
+    history["m"] = (lat_sum + tx["merch_lat"], long_sum + tx["merch_long"])
     history["z"] += hour in NIGHT_HOURS
     return history
 
 
-def _event_order(event: list[Any]) -> tuple[int, str]:
+def _event_order(event: tuple[Any, ...]) -> tuple[int, str]:
     return event[0], event[3]

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cardhistory import remember
+from cardhistory import remember, restored
 
 logger = logging.getLogger("txviz.processor")
 
@@ -96,10 +96,11 @@ class Saved:
 
 def copy_history(history: dict[str, Any]) -> dict[str, Any]:
     """A copy of a ``cardhistory`` history that shares nothing mutable with it."""
+    # cardhistory.remember replaces events, per-category sums and merchant sums instead of
+    # changing them, so the copy may share them.
     out = dict(history)
-    out["r"] = [list(event) for event in history["r"]]
-    out["c"] = {category: list(sums) for category, sums in history["c"].items()}
-    out["m"] = list(history["m"])
+    out["r"] = list(history["r"])
+    out["c"] = dict(history["c"])
     return out
 
 
@@ -403,7 +404,7 @@ def _put(table: str, token: str, text: str, expected: int, expires: str) -> dict
 
 
 def _parse(item: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    return json.loads(item[HISTORY]["S"]), int(item[VERSION]["N"])
+    return restored(json.loads(item[HISTORY]["S"])), int(item[VERSION]["N"])
 
 
 def _log(event: str, cards: int, reason: object) -> None:

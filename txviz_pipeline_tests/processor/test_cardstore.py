@@ -15,7 +15,7 @@ from typing import Any
 import cardstore
 import pytest
 from botocore.stub import ANY, Stubber
-from cardhistory import features, remember
+from cardhistory import features, remember, restored
 from cardstore import CardHistories, DynamoCardStore, MemoryCardStore, Saved
 
 from txviz_pipeline import aws
@@ -201,7 +201,7 @@ def test_dynamo_store_round_trip_in_batches_of_100(dynamodb):
     assert loaded.versions == {token(c): 1 for c in range(250)}
     item = dynamodb.get_item(TableName=TABLE, Key={"card_token": {"S": token(7)}})["Item"]
     assert set(item) == {"card_token", "history", "version", "expires_at"}
-    assert json.loads(item["history"]["S"]) == histories[token(7)]
+    assert restored(json.loads(item["history"]["S"])) == histories[token(7)]
     assert item["version"] == {"N": "1"}
     expires = int(item["expires_at"]["N"]) - time.time()
     assert 400 * 86400 - 60 < expires <= 400 * 86400
