@@ -70,16 +70,8 @@ def _phrase(name: str, row: list[float], rec: dict[str, Any]) -> str:  # noqa: P
         )
     if name == "home_km":
         return f"merchant {value:,.0f} km from the cardholder's home"
-    if name == "tx_last_hour":
-        return f"{int(value)} earlier purchases in the last hour"
-    if name == "amount_last_hour":
-        return f"${value:,.2f} spent in the hour before"
-    if name == "tx_last_day":
-        return f"{int(value)} earlier purchases in the last 24 h"
-    if name == "amount_last_day":
-        return f"${value:,.2f} spent in the 24 h before"
-    if name == "night_tx_last_day":
-        return f"{int(value)} night-time purchases in the last 24 h"
+    if name in _WINDOWS:
+        return _window_phrase(name, value)
     if name == "seconds_since_previous":
         return _since_previous(value)
     if name == "amount_vs_category_usual":
@@ -101,6 +93,30 @@ def _phrase(name: str, row: list[float], rec: dict[str, Any]) -> str:  # noqa: P
     if name == "card_tx_seen":
         return f"card seen {int(value)} times before"
     return name
+
+
+# Counts and sums over the card's recent window: (words for some, words for none).
+_WINDOWS = {
+    "tx_last_hour": (
+        "{n} earlier purchases in the last hour",
+        "no earlier purchase in the last hour",
+    ),
+    "amount_last_hour": ("{usd} spent in the hour before", "nothing spent in the hour before"),
+    "tx_last_day": (
+        "{n} earlier purchases in the last 24 h",
+        "no earlier purchase in the last 24 h",
+    ),
+    "amount_last_day": ("{usd} spent in the 24 h before", "nothing spent in the 24 h before"),
+    "night_tx_last_day": (
+        "{n} night-time purchases in the last 24 h",
+        "no night-time purchase in the last 24 h",
+    ),
+}
+
+
+def _window_phrase(name: str, value: float) -> str:
+    some, none = _WINDOWS[name]
+    return some.format(n=int(value), usd=f"${value:,.2f}") if value > 0 else none
 
 
 def _since_previous(seconds: float) -> str:

@@ -140,6 +140,19 @@ def test_a_first_purchase_says_so():
     assert reasons == ["first purchase on this card", "first grocery_pos purchase on this card"]
 
 
+def test_an_empty_window_says_none_not_zero():
+    reasons = _reasons_for(
+        {"tx_last_hour": 3.0, "amount_last_day": 2.0, "night_tx_last_day": 1.0},
+        [],
+        tx(3, "12:00", 5.0),
+    )
+    assert reasons == [
+        "no earlier purchase in the last hour",
+        "nothing spent in the 24 h before",
+        "no night-time purchase in the last 24 h",
+    ]
+
+
 def test_unflagged_records_have_no_reasons_and_nothing_negative_is_a_reason():
     store = MemoryCardStore()
     quiet = FixedModel({"amount": 1.0}, score=0.1)
