@@ -12,21 +12,12 @@ from typing import Any
 import cardstore
 import cfnlint.api
 import fraudmodel
-import pytest
-from cfnlint.decode import decode_str
 
 from txviz_pipeline import schema, settings
 from txviz_pipeline.serving import queries
+from txviz_pipeline_tests.infra.conftest import TEMPLATE_PATH
 
-TEMPLATE_PATH = settings.REPO_ROOT / "infra" / "template.yaml"
 QUICKSIGHT_TYPES = {"string": "STRING", "int64": "INTEGER", "float64": "DECIMAL"}
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    parsed, errors = decode_str(TEMPLATE_PATH.read_text())
-    assert not errors, errors
-    return parsed
 
 
 def props(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
@@ -204,7 +195,11 @@ def test_card_history_table_is_keyed_by_card_token_with_ttl_recovery_and_encrypt
         "Enabled": True,
     }
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert table["SSESpecification"] == {
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+        "KMSMasterKeyId": {"Ref": "DataKey"},
+    }
 
 
 def test_only_the_processor_reads_and_writes_card_histories_in_batches(template):
