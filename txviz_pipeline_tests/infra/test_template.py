@@ -80,8 +80,6 @@ def test_settings_agree_with_infra(template):
     location = resolve(template, table["TableInput"]["StorageDescriptor"]["Location"])
     assert location == f"s3://{settings.BUCKET}/{settings.CURATED_PREFIX}"
     assert props(template, "QuickSightDataSet")["DataSetId"] == settings.QUICKSIGHT_DATASET_ID
-    schedule = props(template, "QuickSightRefreshSchedule")
-    assert schedule["DataSetId"] == settings.QUICKSIGHT_DATASET_ID
     assert template["Outputs"]["QuickSightDataSetId"]["Value"] == settings.QUICKSIGHT_DATASET_ID
     log_group = props(template, "ProcessorLogGroup")["LogGroupName"]
     assert log_group == f"/aws/lambda/{settings.PROCESSOR_FUNCTION}"
@@ -316,13 +314,12 @@ def test_quicksight_is_optional(template):
         for logical_id, resource in template["Resources"].items()
         if resource["Type"].startswith("AWS::QuickSight::") or logical_id.startswith("QuickSight")
     ]
-    assert len(quicksight) == 4
+    assert len(quicksight) == 3
     assert all(template["Resources"][r]["Condition"] == "CreateQuickSight" for r in quicksight)
     assert template["Parameters"]["EnableQuickSight"]["Default"] == "false"
-    schedule = props(template, "QuickSightRefreshSchedule")["Schedule"]
-    # Hourly, like compaction; a shorter interval would need an incremental refresh.
-    assert schedule["RefreshType"] == "FULL_REFRESH"
-    assert schedule["ScheduleFrequency"]["Interval"] == "HOURLY"
+    # SPICE refreshes are txviz's alone (compaction_sensor, within the daily budget): no
+    # QuickSight refresh schedule spends the same ingestion cap.
+    assert not [r for r in template["Resources"].values() if r["Type"].endswith("RefreshSchedule")]
 
 
 def test_alert_subscriptions_are_optional_parameters(template):
