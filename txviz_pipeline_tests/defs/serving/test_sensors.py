@@ -27,18 +27,18 @@ def compacted(instance: dg.DagsterInstance, hour: str) -> None:
 
 def tick(instance: dg.DagsterInstance, aws: AwsResource, cursor: str | None):
     """One daemon tick: a fresh context carrying the cursor the last tick saved."""
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"aws": aws})
-    return compaction_sensor.evaluate_tick(context)
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"aws": aws}) as ctx:
+        return compaction_sensor.evaluate_tick(ctx)
 
 
 def test_compaction_sensor_refreshes_spice_after_new_parquet():
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, resources={"aws": EMBEDDED})
-        assert not list(compaction_sensor.evaluate_tick(context).run_requests)
+        first = tick(instance, EMBEDDED, None)
+        assert not list(first.run_requests)
         instance.report_runless_asset_event(
             dg.AssetMaterialization(transactions_parquet.key, partition="2026/11/27/09")
         )
-        result = compaction_sensor.evaluate_tick(context)
+        result = tick(instance, EMBEDDED, first.cursor)
         (request,) = result.run_requests
         assert request.job_name in (None, refresh_spice_job.name)
         assert request.run_key
@@ -98,9 +98,9 @@ def test_the_minimum_interval_is_a_setting(on_aws, monkeypatch):
 
 def test_quarter_hourly_schedule_refreshes_the_local_spice_only(on_aws):
     with dg.instance_for_test() as instance:
-        local = dg.build_schedule_context(instance=instance, resources={"aws": EMBEDDED})
-        assert len(quarter_hourly_spice_schedule.evaluate_tick(local).run_requests) == 1
-        aws = dg.build_schedule_context(instance=instance, resources={"aws": on_aws})
-        result = quarter_hourly_spice_schedule.evaluate_tick(aws)
+        with dg.build_schedule_context(instance=instance, resources={"aws": EMBEDDED}) as local:
+            assert len(quarter_hourly_spice_schedule.evaluate_tick(local).run_requests) == 1
+        with dg.build_schedule_context(instance=instance, resources={"aws": on_aws}) as aws:
+            result = quarter_hourly_spice_schedule.evaluate_tick(aws)
         assert result.run_requests == []
         assert "follow compaction (compaction_sensor)" in result.skip_message
