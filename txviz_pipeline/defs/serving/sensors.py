@@ -36,6 +36,8 @@ def coalesce(cursor: str | None, latest: int | None, now: float, min_interval_s:
     The cursor holds two numbers: the storage id the last request covered and when it was made.
     """
     state = json.loads(cursor) if cursor else {}
+    if not isinstance(state, dict):  # an asset_sensor's cursor: the storage id it last saw
+        state = {"seen": int(state)}
     seen, requested_at = state.get("seen", 0), state.get("requested_at")
     unchanged = cursor or json.dumps({"seen": seen, "requested_at": requested_at})
     if latest is None or latest <= seen:

@@ -81,6 +81,9 @@ def test_coalescing_holds_later_parquet_until_the_interval_passes():
     due = coalesce(held.cursor, 9, now=1000.0 + 3600, min_interval_s=3600)
     assert due.run_key == "compaction:9"
     assert json.loads(due.cursor) == {"seen": 9, "requested_at": 4600.0}
+    # A cursor saved by the earlier asset_sensor (a bare storage id) carries over.
+    assert coalesce("9", 9, now=0.0, min_interval_s=3600).run_key is None
+    assert coalesce("9", 10, now=0.0, min_interval_s=3600).run_key == "compaction:10"
     idle = coalesce(due.cursor, 9, now=99999.0, min_interval_s=3600)
     assert (idle.run_key, idle.reason) == (None, "no new Parquet since the last SPICE refresh")
 
