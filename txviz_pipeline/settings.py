@@ -64,6 +64,13 @@ DEFAULT_RECONCILE_WAIT_S = 300.0
 DEFAULT_MAX_LANDING_SILENCE_MINUTES = 5.0
 # A failing check (check, partition) is alerted again only after this cool-down.
 DEFAULT_ALERT_COOLDOWN_MINUTES = 30.0
+# QuickSight caps SPICE ingestions of a dataset at 32 per rolling 24 h on Enterprise (8 on
+# Standard). txviz starts at most this many itself, leaving the rest for manual refreshes
+# (serving/spice_budget.py); set it to 6 or less on Standard.
+DEFAULT_SPICE_DAILY_INGESTION_BUDGET = 24
+# On AWS, compaction_sensor requests at most one SPICE refresh per this many minutes; the
+# compactions of a burst wait and share the next one (24 h / 60 min = the default budget).
+DEFAULT_SPICE_MIN_REFRESH_INTERVAL_MINUTES = 60.0
 
 # "embedded" (the default): the CLI looks for the running embedded stack; "aws": real AWS.
 MODES = ("embedded", "aws")
@@ -82,6 +89,8 @@ DATA_DIRS_ENV = "TXVIZ_DATA_DIRS"
 # The Dagster UI's address in alert links (default: http://127.0.0.1:<dagster port>).
 DAGSTER_URL_ENV = "TXVIZ_DAGSTER_URL"
 ALERT_COOLDOWN_ENV = "TXVIZ_ALERT_COOLDOWN_MINUTES"
+SPICE_DAILY_INGESTION_BUDGET_ENV = "TXVIZ_SPICE_DAILY_INGESTION_BUDGET"
+SPICE_MIN_REFRESH_INTERVAL_ENV = "TXVIZ_SPICE_MIN_REFRESH_INTERVAL_MINUTES"
 # Fraud alert thresholds (txviz_pipeline/alerts/fraud.py): name -> (variable, default).
 FRAUD_THRESHOLDS: dict[str, tuple[str, float]] = {
     # A spike: in the last window, at least min_flagged flagged records at a rate of at least
@@ -123,6 +132,9 @@ class Settings:
     # None: the local Dagster UI on 127.0.0.1:<dagster_port> (see ``dagster_ui``).
     dagster_url: str | None = None
     alert_cooldown_minutes: float = DEFAULT_ALERT_COOLDOWN_MINUTES
+    # AWS only: SPICE ingestions txviz may start per rolling 24 h, and the coalescing interval.
+    spice_daily_ingestion_budget: int = DEFAULT_SPICE_DAILY_INGESTION_BUDGET
+    spice_min_refresh_interval_minutes: float = DEFAULT_SPICE_MIN_REFRESH_INTERVAL_MINUTES
     fraud_thresholds: dict[str, float] = field(
         default_factory=lambda: {name: default for name, (_, default) in FRAUD_THRESHOLDS.items()}
     )
@@ -155,6 +167,17 @@ class Settings:
             dagster_url=(env.get(DAGSTER_URL_ENV) or "").rstrip("/") or None,
             alert_cooldown_minutes=_seconds(
                 env, ALERT_COOLDOWN_ENV, DEFAULT_ALERT_COOLDOWN_MINUTES
+            ),
+            spice_daily_ingestion_budget=_number(
+                env,
+                SPICE_DAILY_INGESTION_BUDGET_ENV,
+                DEFAULT_SPICE_DAILY_INGESTION_BUDGET,
+                int,
+                lambda n: 0 <= n <= 32,
+                "a whole number from 0 to 32 (QuickSight's daily cap)",
+            ),
+            spice_min_refresh_interval_minutes=_seconds(
+                env, SPICE_MIN_REFRESH_INTERVAL_ENV, DEFAULT_SPICE_MIN_REFRESH_INTERVAL_MINUTES
             ),
             fraud_thresholds={
                 name: _seconds(env, variable, default)

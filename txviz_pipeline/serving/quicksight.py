@@ -127,8 +127,9 @@ def _create_ingestion(
             raise RefreshLimitExceededError(
                 f"QuickSight refused a new {mode} of dataset {dataset_id}: the manual refresh "
                 "cap (32 per 24 h on Enterprise, 8 on Standard) or the limit on concurrent "
-                "ingestions is reached. The dataset's scheduled refresh keeps it current; retry "
-                f"later. QuickSight said: {message}",
+                "ingestions is reached; ingestions started outside txviz count too, so lower "
+                "TXVIZ_SPICE_DAILY_INGESTION_BUDGET to leave them room. Retry later. "
+                f"QuickSight said: {message}",
                 ingestion_id=ingestion_id,
                 error_type=code,
             ) from exc

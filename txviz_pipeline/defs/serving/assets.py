@@ -26,10 +26,27 @@ def spice_dataset(context: dg.AssetExecutionContext, aws: AwsResource) -> dg.Mat
                 "duration_s": round(local.duration_s, 3),
             }
         )
-    from txviz_pipeline.serving.quicksight import refresh_spice_dataset
+    from datetime import UTC, datetime
+
+    from txviz_pipeline.serving.spice_budget import BudgetDecision, guarded_refresh
 
     account_id = aws.client("sts").get_caller_identity()["Account"]
-    result = refresh_spice_dataset(aws.client("quicksight"), account_id, QUICKSIGHT_DATASET_ID)
+    budget = settings.spice_daily_ingestion_budget
+    result = guarded_refresh(
+        aws.client("quicksight"), account_id, QUICKSIGHT_DATASET_ID, budget, datetime.now(UTC)
+    )
+    if isinstance(result, BudgetDecision):
+        # Not a failure: SPICE keeps its data and the next compaction asks again.
+        context.log.warning("SPICE refresh %s", result.reason)
+        return dg.MaterializeResult(
+            metadata={
+                "engine": "quicksight",
+                "status": "skipped",
+                "reason": result.reason,
+                "ingestions_24h": result.used,
+                "budget": result.budget,
+            }
+        )
     context.log.info("QuickSight ingestion %s: %s", result.ingestion_id, result.status)
     return dg.MaterializeResult(
         metadata={

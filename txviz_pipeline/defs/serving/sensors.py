@@ -1,18 +1,72 @@
-"""SPICE follows compaction: a refresh soon after every new hourly Parquet."""
+"""SPICE follows compaction: a refresh after new hourly Parquet, coalesced on AWS.
+
+Locally every tick with new Parquet requests a refresh (the DuckDB SPICE has no quota). On AWS
+a burst of compactions (a replay catching up many hours) shares one refresh: the sensor requests
+at most one per TXVIZ_SPICE_MIN_REFRESH_INTERVAL_MINUTES and holds later Parquet back, unseen,
+until the interval has passed, so the last compaction of a burst is never dropped. The refresh
+itself still passes the daily budget guard (serving/spice_budget.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from txviz_pipeline.defs.compaction.assets import transactions_parquet
+from txviz_pipeline.defs.resources import AwsResource
 from txviz_pipeline.defs.serving.jobs import refresh_spice_job
 
 
-@dg.asset_sensor(
-    asset_key=transactions_parquet.key,
+@dataclass(frozen=True)
+class Step:
+    """One evaluation's outcome: a run key to request (or None and why not) and the new cursor."""
+
+    run_key: str | None
+    reason: str
+    cursor: str
+
+
+def coalesce(cursor: str | None, latest: int | None, now: float, min_interval_s: float) -> Step:
+    """Decide on the newest transactions_parquet materialization (its storage id ``latest``).
+
+    The cursor holds two numbers: the storage id the last request covered and when it was made.
+    """
+    state = json.loads(cursor) if cursor else {}
+    if not isinstance(state, dict):  # an asset_sensor's cursor: the storage id it last saw
+        state = {"seen": int(state)}
+    seen, requested_at = state.get("seen", 0), state.get("requested_at")
+    unchanged = cursor or json.dumps({"seen": seen, "requested_at": requested_at})
+    if latest is None or latest <= seen:
+        return Step(None, "no new Parquet since the last SPICE refresh", unchanged)
+    if requested_at is not None and now - requested_at < min_interval_s:
+        due = datetime.fromtimestamp(requested_at + min_interval_s, UTC)
+        return Step(
+            None,
+            f"new Parquet waits for the next SPICE refresh, not before {due:%H:%M:%S} UTC "
+            f"(one per {min_interval_s / 60:g} min on AWS)",
+            unchanged,
+        )
+    new_cursor = json.dumps({"seen": latest, "requested_at": now})
+    return Step(f"compaction:{latest}", "new Parquet", new_cursor)
+
+
+@dg.sensor(
     job=refresh_spice_job,
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Refreshes SPICE after each new hourly Parquet; the runs of one burst of "
-    "compactions coalesce.",
+    description="Refreshes SPICE after new hourly Parquet; on AWS at most once per "
+    "TXVIZ_SPICE_MIN_REFRESH_INTERVAL_MINUTES, so a burst of compactions shares one refresh.",
 )
-def compaction_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-    yield dg.RunRequest(run_key=f"{asset_event.run_id}:{asset_event.timestamp}")
+def compaction_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
+    settings = aws.settings()
+    records = context.instance.fetch_materializations(transactions_parquet.key, limit=1).records
+    latest = records[0].storage_id if records else None
+    interval_s = 0.0 if settings.embedded else settings.spice_min_refresh_interval_minutes * 60
+    step = coalesce(context.cursor, latest, time.time(), interval_s)
+    if step.run_key is None:
+        return dg.SensorResult(skip_reason=step.reason, cursor=step.cursor)
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=step.run_key)], cursor=step.cursor)

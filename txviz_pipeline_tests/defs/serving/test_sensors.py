@@ -1,20 +1,109 @@
-"""The serving sensor, evaluated the way the daemon does."""
+"""The serving sensor and schedule, evaluated the way the daemon does."""
+
+import json
 
 import dagster as dg
+import pytest
 
 from txviz_pipeline.defs.compaction.assets import transactions_parquet
+from txviz_pipeline.defs.resources import AwsResource
 from txviz_pipeline.defs.serving.jobs import refresh_spice_job
-from txviz_pipeline.defs.serving.sensors import compaction_sensor
+from txviz_pipeline.defs.serving.schedules import quarter_hourly_spice_schedule
+from txviz_pipeline.defs.serving.sensors import coalesce, compaction_sensor
+
+EMBEDDED = AwsResource(endpoint_url="http://127.0.0.1:5055")
+
+
+@pytest.fixture
+def on_aws(monkeypatch) -> AwsResource:
+    for name in ("AWS_ENDPOINT_URL", "TXVIZ_SPICE_MIN_REFRESH_INTERVAL_MINUTES"):
+        monkeypatch.delenv(name, raising=False)
+    return AwsResource(region_name="us-east-1")
+
+
+def compacted(instance: dg.DagsterInstance, hour: str) -> None:
+    instance.report_runless_asset_event(dg.AssetMaterialization(transactions_parquet.key, hour))
+
+
+def tick(instance: dg.DagsterInstance, aws: AwsResource, cursor: str | None):
+    """One daemon tick: a fresh context carrying the cursor the last tick saved."""
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"aws": aws}) as ctx:
+        return compaction_sensor.evaluate_tick(ctx)
 
 
 def test_compaction_sensor_refreshes_spice_after_new_parquet():
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance)
-        assert not list(compaction_sensor.evaluate_tick(context).run_requests)
+        first = tick(instance, EMBEDDED, None)
+        assert not list(first.run_requests)
         instance.report_runless_asset_event(
             dg.AssetMaterialization(transactions_parquet.key, partition="2026/11/27/09")
         )
-        result = compaction_sensor.evaluate_tick(context)
+        result = tick(instance, EMBEDDED, first.cursor)
         (request,) = result.run_requests
         assert request.job_name in (None, refresh_spice_job.name)
         assert request.run_key
+
+
+def test_embedded_refreshes_after_every_tick_with_new_parquet():
+    with dg.instance_for_test() as instance:
+        keys, cursor = [], None
+        for hour in ("2026/11/27/09", "2026/11/27/10", "2026/11/27/11"):
+            compacted(instance, hour)
+            result = tick(instance, EMBEDDED, cursor)
+            keys += [request.run_key for request in result.run_requests]
+            cursor = result.cursor
+        assert len(set(keys)) == 3
+        assert tick(instance, EMBEDDED, cursor).run_requests == []
+
+
+def test_on_aws_a_burst_of_compactions_requests_one_refresh(on_aws):
+    with dg.instance_for_test() as instance:
+        requests, skips, cursor = [], [], None
+        for hour in range(10):
+            compacted(instance, f"2026/11/27/{hour:02d}")
+            result = tick(instance, on_aws, cursor)
+            requests += result.run_requests
+            skips += [result.skip_message] if result.skip_message else []
+            cursor = result.cursor
+        assert len(requests) == 1
+        assert len(skips) == 9
+        assert all("waits for the next SPICE refresh" in s and "one per 60 min" in s for s in skips)
+        # The cursor stays two numbers however long the burst.
+        assert set(json.loads(cursor)) == {"seen", "requested_at"}
+
+
+def test_coalescing_holds_later_parquet_until_the_interval_passes():
+    first = coalesce(None, 5, now=1000.0, min_interval_s=3600)
+    assert first.run_key == "compaction:5"
+    held = coalesce(first.cursor, 9, now=1000.0 + 3599, min_interval_s=3600)
+    assert (held.run_key, held.cursor) == (None, first.cursor)
+    # The held compactions are not dropped: the first tick after the interval covers them.
+    due = coalesce(held.cursor, 9, now=1000.0 + 3600, min_interval_s=3600)
+    assert due.run_key == "compaction:9"
+    assert json.loads(due.cursor) == {"seen": 9, "requested_at": 4600.0}
+    # A cursor saved by the earlier asset_sensor (a bare storage id) carries over.
+    assert coalesce("9", 9, now=0.0, min_interval_s=3600).run_key is None
+    assert coalesce("9", 10, now=0.0, min_interval_s=3600).run_key == "compaction:10"
+    idle = coalesce(due.cursor, 9, now=99999.0, min_interval_s=3600)
+    assert (idle.run_key, idle.reason) == (None, "no new Parquet since the last SPICE refresh")
+
+
+def test_the_minimum_interval_is_a_setting(on_aws, monkeypatch):
+    monkeypatch.setenv("TXVIZ_SPICE_MIN_REFRESH_INTERVAL_MINUTES", "0")
+    with dg.instance_for_test() as instance:
+        cursor = None
+        for hour in ("2026/11/27/09", "2026/11/27/10"):
+            compacted(instance, hour)
+            result = tick(instance, on_aws, cursor)
+            assert len(result.run_requests) == 1
+            cursor = result.cursor
+
+
+def test_quarter_hourly_schedule_refreshes_the_local_spice_only(on_aws):
+    with dg.instance_for_test() as instance:
+        with dg.build_schedule_context(instance=instance, resources={"aws": EMBEDDED}) as local:
+            assert len(quarter_hourly_spice_schedule.evaluate_tick(local).run_requests) == 1
+        with dg.build_schedule_context(instance=instance, resources={"aws": on_aws}) as aws:
+            result = quarter_hourly_spice_schedule.evaluate_tick(aws)
+        assert result.run_requests == []
+        assert "follow compaction (compaction_sensor)" in result.skip_message
