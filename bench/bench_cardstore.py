@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "lambda"))
 
 from cardhistory import CATEGORIES, event_seconds, features, remember  # noqa: E402
-from cardstore import DynamoCardStore  # noqa: E402
+from dynamostore import DynamoCardStore  # noqa: E402
 
 from txviz_pipeline import aws  # noqa: E402
 from txviz_pipeline.processes import stop_group  # noqa: E402

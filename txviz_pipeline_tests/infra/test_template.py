@@ -11,6 +11,7 @@ from typing import Any
 
 import cardstore
 import cfnlint.api
+import dynamostore
 import fraudmodel
 
 from txviz_pipeline import schema, settings
@@ -186,10 +187,12 @@ def test_card_history_table_is_keyed_by_card_token_with_ttl_recovery_and_encrypt
     assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
     table = resource["Properties"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
-    assert table["KeySchema"] == [{"AttributeName": cardstore.KEY, "KeyType": "HASH"}]
-    assert table["AttributeDefinitions"] == [{"AttributeName": cardstore.KEY, "AttributeType": "S"}]
+    assert table["KeySchema"] == [{"AttributeName": dynamostore.KEY, "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [
+        {"AttributeName": dynamostore.KEY, "AttributeType": "S"}
+    ]
     assert table["TimeToLiveSpecification"] == {
-        "AttributeName": cardstore.EXPIRES_AT,
+        "AttributeName": dynamostore.EXPIRES_AT,
         "Enabled": True,
     }
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import cardstore
+import dynamostore
 import pytest
 from botocore.stub import ANY, Stubber
 from cardhistory import features, remember, restored
-from cardstore import CardHistories, DynamoCardStore, MemoryCardStore, Saved
+from cardstore import CardHistories, MemoryCardStore, Saved
+from dynamostore import DynamoCardStore
 
 from txviz_pipeline import aws
 from txviz_pipeline.settings import Settings
@@ -329,7 +331,7 @@ def test_unprocessed_keys_are_asked_for_again_with_backoff(stubbed):
     loaded = store.load([token(1), token(2), token(3)])
     assert loaded == {token(1): one, token(2): two}
     assert loaded.versions == {token(1): 4, token(2): 7, token(3): 0}
-    assert len(slept) == 1 and 0 <= slept[0] <= cardstore.BACKOFF_SECONDS * 2
+    assert len(slept) == 1 and 0 <= slept[0] <= dynamostore.BACKOFF_SECONDS * 2
 
 
 def get_request(tokens: list[str]) -> dict:
@@ -346,7 +348,7 @@ def test_a_card_that_keeps_conflicting_is_given_up_after_bounded_retries(stubbed
     caplog.set_level(logging.WARNING, logger="txviz.processor")
     histories, events = CardHistories(), {token(1): [(tx(1), T0)]}
     histories[token(1)], histories.versions[token(1)] = remember(None, tx(1), T0), 0
-    for version in range(1, cardstore.MAX_WRITE_ROUNDS + 1):
+    for version in range(1, dynamostore.MAX_WRITE_ROUNDS + 1):
         newer = remember(None, tx(100 + version), T0 + version)
         stub.add_client_error(
             "transact_write_items",
@@ -358,7 +360,7 @@ def test_a_card_that_keeps_conflicting_is_given_up_after_bounded_retries(stubbed
             },
         )
     assert store.save(histories, events) == Saved(not_saved=1)
-    assert len(slept) == cardstore.MAX_WRITE_ROUNDS - 1
+    assert len(slept) == dynamostore.MAX_WRITE_ROUNDS - 1
     [logged] = [json.loads(r.getMessage()) for r in caplog.records]
     assert logged["event"] == "card_history_not_saved" and logged["cards"] == 1
 
@@ -377,15 +379,15 @@ def test_a_cancellation_without_reasons_reads_the_cards_again(stubbed):
         expected_params={"RequestItems": {TABLE: get_request([token(1)])}},
     )
     merged = remember(remember(None, tx(2), T0), tx(1), T0 + 60)
-    put = cardstore._put(TABLE, token(1), json.dumps(merged, separators=(",", ":")), 1, ANY)
+    put = dynamostore._put(TABLE, token(1), json.dumps(merged, separators=(",", ":")), 1, ANY)
     stub.add_response("transact_write_items", {}, expected_params={"TransactItems": [put]})
     assert store.save(histories, events) == Saved(merged=1)
 
 
 def test_an_oversized_history_is_not_saved_and_the_others_are(stubbed, monkeypatch):
     store, stub, _ = stubbed
-    monkeypatch.setattr(cardstore, "MAX_HISTORY_BYTES", 400)
-    monkeypatch.setattr(cardstore, "WRITE_BATCH_BYTES", 200)
+    monkeypatch.setattr(dynamostore, "MAX_HISTORY_BYTES", 400)
+    monkeypatch.setattr(dynamostore, "WRITE_BATCH_BYTES", 200)
     histories, events = CardHistories(), {}
     for c, n in ((1, 1), (2, 20), (3, 1)):
         history = None
