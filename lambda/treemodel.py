@@ -16,7 +16,9 @@ nothing but numbers formatted here, sets of integers and fixed names, so a docum
 code into the function.
 
 Standard library only, and no sibling imports: this module ships in the processor Lambda's zip
-and the training package loads it by path.
+and the training package loads it by path. That is why it is one file of just over 400 lines:
+validation, the compiled scorer and the array walk share the document's layout, and a split
+would need sibling imports that loading by path cannot follow.
 """
 
 from __future__ import annotations
