@@ -168,7 +168,8 @@ def main() -> None:
                     break
                 time.sleep(POLL_S)
         finally:
-            stop_group(demo.pid)
+            # The demo stops its own servers (in their own sessions) on SIGTERM; give it time.
+            stop_group(demo.pid, timeout=120)
         demo_text = log.read_text()
 
     if done_at is None:
