@@ -371,10 +371,12 @@ def test_dataset_sql_matches_dashboard_sql(template):
 def test_dataset_columns_match_the_dataset_sql(template):
     columns = {c["Name"]: c["Type"] for c in custom_sql(template)["Columns"]}
     assert tuple(columns) == queries.DATASET_COLUMNS
-    assert list(columns) == [*schema.LANDING_FIELDS, "arrival_hour"]
+    # The landing fields, with the model's strongest reason beside all of them, then the hour.
+    assert set(columns) == {*schema.LANDING_FIELDS, "arrival_hour", queries.TOP_REASON_COLUMN}
     for name, kind in schema.LANDING_FIELDS.items():
+        # SPICE has no array type: the reasons (list<string>) arrive as text.
         assert columns[name] == QUICKSIGHT_TYPES.get(kind, "STRING"), name
-    assert columns["arrival_hour"] == "STRING"
+    assert columns["arrival_hour"] == columns[queries.TOP_REASON_COLUMN] == "STRING"
 
 
 def test_outputs_name_the_resources_txviz_needs(template):
