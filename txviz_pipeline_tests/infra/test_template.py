@@ -315,7 +315,8 @@ def test_quicksight_is_optional(template):
         for logical_id, resource in template["Resources"].items()
         if resource["Type"].startswith("AWS::QuickSight::") or logical_id.startswith("QuickSight")
     ]
-    assert len(quicksight) == 3
+    # The Athena role, data source, SPICE dataset, analysis and dashboard.
+    assert len(quicksight) == 5
     assert all(template["Resources"][r]["Condition"] == "CreateQuickSight" for r in quicksight)
     assert template["Parameters"]["EnableQuickSight"]["Default"] == "false"
     # SPICE refreshes are txviz's alone (compaction_sensor, within the daily budget): no
