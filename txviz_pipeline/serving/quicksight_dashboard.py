@@ -283,9 +283,7 @@ SHEET_FILTERS = (
 )
 # Grid layout (36 columns): (column span, row span) per visual, in page order.
 LAYOUT = {
-    **{f"kpi-{k}": (6, 4) for k in ("transactions", "amount", "fraud", "fraud-rate")},
-    "kpi-flagged": (6, 4),
-    "kpi-cards": (6, 4),
+    **{visual_id: (6, 4) for visual_id in TWINS["kpis"].visual_ids},
     "category-amount": (22, 10),
     "category-table": (14, 10),
     "state-map": (36, 12),
