@@ -233,3 +233,18 @@ def test_the_stack_outputs_the_dashboard_url(template):
     output = template["Outputs"]["QuickSightDashboardUrl"]
     assert output["Condition"] == "CreateQuickSight"
     assert output["Value"]["Fn::Sub"].endswith(f"/sn/dashboards/{DASHBOARD_ID}")
+
+
+# CloudFormation takes a template inline up to 51,200 bytes, and from S3 up to 1 MB.
+INLINE_TEMPLATE_BYTES = 51_200
+S3_TEMPLATE_BYTES = 1_000_000
+
+
+def test_the_template_fits_cloudformation_and_the_readme_deploys_it_through_s3():
+    size = TEMPLATE_PATH.stat().st_size
+    assert size < S3_TEMPLATE_BYTES
+    readme = (TEMPLATE_PATH.parent / "README.md").read_text()
+    deploys = re.findall(r"aws cloudformation deploy[^`]*?(?=\n\s*\n|```)", readme)
+    assert deploys
+    if size > INLINE_TEMPLATE_BYTES:
+        assert all("--s3-bucket" in command for command in deploys), deploys
