@@ -7,6 +7,10 @@ Money is summed as DECIMAL(18, 2) so totals are exact to the cent in both engine
 - ``DATASET_SQL`` builds the SPICE dataset from the curated Glue table ``txviz.transactions``
   (one Parquet file per arrival hour). At-least-once delivery can put one trans_num in two
   arrival hours; the dataset keeps the earliest copy, so its counts equal the source's.
+  SPICE has no array type, so the model's reasons (a list in the curated table) become text:
+  ``fraud_reasons`` joined with "; " and ``top_fraud_reason``, the strongest one. Trino's
+  ``array_join`` is DuckDB's ``array_to_string``; ``add_trino_functions`` gives DuckDB the
+  Trino name, so the statement itself stays one.
 - ``PANELS`` are the dashboard panels; each reads the dataset under the name ``transactions``
   (a table in the local SPICE, the dataset in QuickSight; on Athena, a view over DATASET_SQL).
 """
@@ -31,20 +35,54 @@ MINUTES_SHOWN = 720
 LATEST_FLAGGED_LIMIT = 50
 TOP_MERCHANTS_LIMIT = 10
 
-DATASET_COLUMNS: tuple[str, ...] = (*LANDING_FIELDS, ARRIVAL_HOUR_COLUMN)
+# The model's reasons as one line of text; reasons are phrases that may hold commas
+# ("$1,250.00 shopping_net purchase"), so they are joined with a semicolon.
+REASONS_SEPARATOR = "; "
+TOP_REASON_COLUMN = "top_fraud_reason"
+# Dataset columns computed from the curated ones (SPICE takes no arrays); the rest pass through.
+_COMPUTED = {
+    "fraud_reasons": f"array_join(fraud_reasons, '{REASONS_SEPARATOR}') AS fraud_reasons",
+    # Trino fails fraud_reasons[1] on an empty array; CASE guards it in both engines.
+    TOP_REASON_COLUMN: (
+        f"CASE WHEN cardinality(fraud_reasons) > 0 THEN fraud_reasons[1] END AS {TOP_REASON_COLUMN}"
+    ),
+}
+_REASONS_AT = list(LANDING_FIELDS).index("fraud_reasons") + 1
+DATASET_COLUMNS: tuple[str, ...] = (
+    *list(LANDING_FIELDS)[:_REASONS_AT],
+    TOP_REASON_COLUMN,
+    *list(LANDING_FIELDS)[_REASONS_AT:],
+    ARRIVAL_HOUR_COLUMN,
+)
 
-DATASET_SQL = f"""
-SELECT {", ".join(f'"{c}"' for c in DATASET_COLUMNS)}
+
+def dataset_sql(source: str) -> str:
+    """The dataset over curated rows in ``source``: one copy per trans_num, reasons as text."""
+    columns = ",\n    ".join(_COMPUTED.get(c, f'"{c}"') for c in DATASET_COLUMNS)
+    return f"""
+SELECT
+    {columns}
 FROM (
     SELECT
         t.*,
         ROW_NUMBER() OVER (
             PARTITION BY t.trans_num ORDER BY t.arrival_hour, t.processed_at, t.row_id
         ) AS copy_number
-    FROM {SOURCE_TABLE} AS t
+    FROM {source} AS t
 ) AS ranked
 WHERE copy_number = 1
 """.strip()
+
+
+DATASET_SQL = dataset_sql(SOURCE_TABLE)
+
+
+def add_trino_functions(con) -> None:
+    """Give a DuckDB connection the Trino functions DATASET_SQL uses that DuckDB names otherwise."""
+    con.execute(
+        "CREATE OR REPLACE TEMP MACRO array_join(items, sep) AS array_to_string(items, sep)"
+    )
+
 
 _AMOUNT = "CAST(amount AS DECIMAL(18, 2))"
 _FRAUD_COUNT = "CAST(COALESCE(SUM(is_fraud), 0) AS BIGINT)"

@@ -9,8 +9,8 @@ objects or hours compaction has seen:
 
 - every refresh opens one SPICE snapshot (the file is swapped atomically, so a snapshot is one
   complete load) and, in the same DuckDB session, keeps only landing rows whose ``trans_num`` that
-  snapshot does not hold (an anti-join), then one copy per ``trans_num`` among those, chosen like
-  ``DATASET_SQL`` chooses (earliest arrival hour, processed_at, row_id). So a record in a
+  snapshot does not hold (an anti-join), then one copy per ``trans_num`` among those, by
+  ``DATASET_SQL`` itself (earliest arrival hour, processed_at, row_id). So a record in a
   compacted hour and in landing, a record landed twice (at-least-once delivery) and an hour that
   is compacted between two refreshes each count once.
 - the panels run on that same session, so they see exactly the snapshot the anti-join used.
@@ -43,7 +43,7 @@ import pyarrow.compute as pc
 
 from txviz_pipeline.compaction.compact import ARRIVAL_HOUR_FMT, parse_landing_lines
 from txviz_pipeline.s3objects import iter_keys
-from txviz_pipeline.serving.queries import DATASET_COLUMNS
+from txviz_pipeline.serving.queries import add_trino_functions, dataset_sql
 from txviz_pipeline.serving.spice import curated_schema, curated_table
 from txviz_pipeline.settings import LANDING_PREFIX, PARTITION_FMT
 
@@ -124,13 +124,12 @@ class SpeedLayer:
     def fresh(self, con: duckdb.DuckDBPyConnection, spice_table: str | None) -> pa.Table:
         """The rows to add to ``spice_table`` (``None``: no SPICE yet) on session ``con``.
 
-        Drops rows the SPICE holds from memory, then returns one row per remaining trans_num.
+        Drops rows the SPICE holds from memory, then returns one row per remaining trans_num,
+        in the dataset's columns.
         """
-        if not self._pending:
-            return curated_schema().empty_table()
-        con.register(_PENDING, pa.concat_tables(self._pending.values()))
+        con.register(_PENDING, _concat_or_empty(self._pending.values()))
         try:
-            if spice_table is not None:
+            if spice_table is not None and self._pending:
                 held = con.sql(
                     f"SELECT DISTINCT p.trans_num FROM {_PENDING} AS p"
                     f" WHERE p.trans_num IN (SELECT trans_num FROM {spice_table})"
@@ -138,12 +137,8 @@ class SpeedLayer:
                 if held.num_rows:
                     self._fold(held.column("trans_num"))
                     con.register(_PENDING, _concat_or_empty(self._pending.values()))
-            columns = ", ".join(f'"{c}"' for c in DATASET_COLUMNS)
-            return con.sql(
-                f"SELECT {columns} FROM (SELECT p.*, ROW_NUMBER() OVER ("
-                " PARTITION BY p.trans_num ORDER BY p.arrival_hour, p.processed_at, p.row_id"
-                f") AS copy_number FROM {_PENDING} AS p) AS ranked WHERE copy_number = 1"
-            ).to_arrow_table()
+            add_trino_functions(con)
+            return con.sql(dataset_sql(_PENDING)).to_arrow_table()
         finally:
             con.unregister(_PENDING)
 

@@ -36,6 +36,7 @@ from txviz_pipeline.serving.queries import (
     DATASET_TABLE,
     PANELS,
     SOURCE_TABLE,
+    add_trino_functions,
     panel_view,
 )
 from txviz_pipeline.settings import CURATED_PREFIX, Settings
@@ -108,6 +109,7 @@ def _build(con: duckdb.DuckDBPyConnection, staging: Path, tables: Iterable[pa.Ta
         con.register("curated_batch", table)
         con.execute(f"INSERT INTO {SOURCE_TABLE} SELECT * FROM curated_batch")
     con.unregister("curated_batch")
+    add_trino_functions(con)
     con.execute(f"CREATE TABLE {DATASET_TABLE} AS {DATASET_SQL}")
     for name, sql in PANELS.items():
         con.execute(f"CREATE VIEW {panel_view(name)} AS {sql}")

@@ -315,7 +315,8 @@ def test_quicksight_is_optional(template):
         for logical_id, resource in template["Resources"].items()
         if resource["Type"].startswith("AWS::QuickSight::") or logical_id.startswith("QuickSight")
     ]
-    assert len(quicksight) == 3
+    # The Athena role, data source, SPICE dataset, analysis and dashboard.
+    assert len(quicksight) == 5
     assert all(template["Resources"][r]["Condition"] == "CreateQuickSight" for r in quicksight)
     assert template["Parameters"]["EnableQuickSight"]["Default"] == "false"
     # SPICE refreshes are txviz's alone (compaction_sensor, within the daily budget): no
@@ -371,10 +372,12 @@ def test_dataset_sql_matches_dashboard_sql(template):
 def test_dataset_columns_match_the_dataset_sql(template):
     columns = {c["Name"]: c["Type"] for c in custom_sql(template)["Columns"]}
     assert tuple(columns) == queries.DATASET_COLUMNS
-    assert list(columns) == [*schema.LANDING_FIELDS, "arrival_hour"]
+    # The landing fields, with the model's strongest reason beside all of them, then the hour.
+    assert set(columns) == {*schema.LANDING_FIELDS, "arrival_hour", queries.TOP_REASON_COLUMN}
     for name, kind in schema.LANDING_FIELDS.items():
+        # SPICE has no array type: the reasons (list<string>) arrive as text.
         assert columns[name] == QUICKSIGHT_TYPES.get(kind, "STRING"), name
-    assert columns["arrival_hour"] == "STRING"
+    assert columns["arrival_hour"] == columns[queries.TOP_REASON_COLUMN] == "STRING"
 
 
 def test_outputs_name_the_resources_txviz_needs(template):

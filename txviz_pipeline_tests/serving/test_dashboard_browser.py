@@ -15,11 +15,12 @@ from playwright.sync_api import Page, sync_playwright
 
 from txviz_pipeline.processes import stop_group
 from txviz_pipeline.serving.dashboard.app import FLAGGED_TITLE
-from txviz_pipeline.serving.dashboard.flags import FLAGGED_LABEL, reasons_text
+from txviz_pipeline.serving.dashboard.flags import FLAGGED_LABEL
 from txviz_pipeline.serving.dashboard.launch import dashboard_url, start_dashboard, wait_until_ready
 from txviz_pipeline.serving.queries import (
     LATEST_FLAGGED_LIMIT,
     MINUTES_SHOWN,
+    REASONS_SEPARATOR,
     TOP_MERCHANTS_LIMIT,
 )
 from txviz_pipeline.settings import REPO_ROOT, Settings
@@ -208,7 +209,8 @@ def test_flagged_table_shows_each_rows_score_model_and_reasons(page: Page, recor
         reverse=True,
     )[: len(shown)]
     assert shown == [
-        (r["fraud_score"], r["model_version"], reasons_text(r["fraud_reasons"])) for r in newest
+        (r["fraud_score"], r["model_version"], REASONS_SEPARATOR.join(r["fraud_reasons"]))
+        for r in newest
     ]
     # Flagged by each model's own threshold: every score shown is under 0.5.
     assert shown and all(score < 0.5 for score, _, _ in shown)

@@ -17,6 +17,9 @@ from txviz_pipeline.serving.queries import (
     DATASET_SQL,
     LATEST_FLAGGED_LIMIT,
     PANELS,
+    REASONS_SEPARATOR,
+    add_trino_functions,
+    dataset_sql,
     panel_view,
     run_panel,
 )
@@ -39,6 +42,7 @@ def con():
     con.execute("CREATE SCHEMA txviz")
     con.execute("CREATE TABLE txviz.transactions AS SELECT * FROM staged")
     con.execute("INSERT INTO txviz.transactions SELECT * FROM late")
+    add_trino_functions(con)
     con.execute(f"CREATE TABLE transactions AS {DATASET_SQL}")
     yield con
     con.close()
@@ -99,10 +103,23 @@ def test_top_merchants_and_latest_flagged(con):
     )[:LATEST_FLAGGED_LIMIT]
     assert list(latest.event_time) == [r["event_time"] for r in flagged]
     assert list(latest.card_last4) == [r["card_last4"] for r in flagged]
-    assert list(latest.fraud_reasons.iloc[0]) == flagged[0]["fraud_reasons"]
+    assert latest.fraud_reasons.iloc[0] == REASONS_SEPARATOR.join(flagged[0]["fraud_reasons"])
     assert list(latest.fraud_score) == [r["fraud_score"] for r in flagged]
     assert list(latest.model_version) == [r["model_version"] for r in flagged]
     assert "card_token" not in latest.columns
+
+
+def test_reasons_reach_the_dataset_as_text(con):
+    # SPICE takes no arrays: the reasons are one line of text and the strongest one alone.
+    rows = con.execute(
+        "SELECT trans_num, fraud_reasons, top_fraud_reason FROM transactions"
+    ).fetchall()
+    by_num = {r["trans_num"]: r["fraud_reasons"] for r in RECORDS}
+    assert any(by_num.values()) and not all(by_num.values())
+    for trans_num, text, top in rows:
+        reasons = by_num[trans_num]
+        assert text == REASONS_SEPARATOR.join(reasons)
+        assert top == (reasons[0] if reasons else None)
 
 
 def verdicts_differ_from_scores() -> list[dict]:
@@ -122,7 +139,8 @@ def verdicts_differ_from_scores() -> list[dict]:
 def verdicts(con):
     con.execute("DELETE FROM transactions")
     landed, _ = parse_landing_lines([orjson.dumps(r) for r in verdicts_differ_from_scores()])  # noqa: F841
-    con.execute("INSERT INTO transactions SELECT *, '2026-11-27-09' FROM landed")
+    con.execute("CREATE TABLE verdicts AS SELECT *, '2026-11-27-09' AS arrival_hour FROM landed")
+    con.execute(f"INSERT INTO transactions {dataset_sql('verdicts')}")
     return con
 
 
@@ -163,6 +181,7 @@ NON_PORTABLE = [
     r"\bstring_agg\b",
     r"\bGROUP BY ALL\b",
     r"\bepoch\b",
+    r"\barray_to_string\b",
 ]
 
 
@@ -210,7 +229,8 @@ def test_daily_by_demographic_is_exact_per_day_and_group(con, column):
     ]
     con.execute("DELETE FROM transactions")
     landed, _ = parse_landing_lines([orjson.dumps(r) for r in records])  # noqa: F841
-    con.execute("INSERT INTO transactions SELECT *, '2026-11-27-09' FROM landed")
+    con.execute("CREATE TABLE verdicts AS SELECT *, '2026-11-27-09' AS arrival_hour FROM landed")
+    con.execute(f"INSERT INTO transactions {dataset_sql('verdicts')}")
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in records:
         groups.setdefault((r["event_time"][:10], r[column]), []).append(r)

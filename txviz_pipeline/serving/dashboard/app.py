@@ -24,7 +24,6 @@ from txviz_pipeline.serving.dashboard.flags import (
     FLAGGED_HELP,
     FLAGGED_LABEL,
     SCORE_FORMAT,
-    reasons_text,
 )
 from txviz_pipeline.serving.dashboard.panels_demographics import demographics_panels
 from txviz_pipeline.serving.dashboard.panels_geo import state_map_panel
@@ -261,7 +260,7 @@ def flagged_panel(frame: pd.DataFrame) -> None:
             "Amount": frame.amount.astype(float),
             "Score": frame.fraud_score,
             "Model": frame.model_version,
-            "Reasons": frame.fraud_reasons.map(reasons_text),
+            "Reasons": frame.fraud_reasons.fillna(""),
             "Label": frame.is_fraud.map({1: "fraud", 0: "legit"}),
             "Merchant": frame.merchant.map(merchant_name),
             "Category": frame.category,

@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from txviz_pipeline.serving.dashboard.flags import FLAGGED_HELP, reasons_text
+from txviz_pipeline.serving.dashboard.flags import FLAGGED_HELP
 
 CARD_TITLE = "Card drill-down"
 PICK_LABEL = "Card (most flagged first)"
@@ -80,7 +80,7 @@ def card_panel(frame: pd.DataFrame | None) -> None:
             "score": frame.fraud_score,
             "flag": flagged.map({True: "flagged", False: "not flagged"}),
             "model": frame.model_version,
-            "reasons": frame.fraud_reasons.map(reasons_text),
+            "reasons": frame.fraud_reasons.fillna(""),
         }
     )
     base = alt.Chart(data).encode(x=alt.X("time:T", title="Event time (UTC)"))

@@ -7,8 +7,6 @@ another threshold is published later. The page never applies a threshold of its 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 FLAGGED_LABEL = "Flagged by the model"
 FLAGGED_HELP = (
     "Transactions whose fraud score reached the flag threshold of the model that scored them"
@@ -17,10 +15,3 @@ FLAGGED_HELP = (
 # Scores are probabilities, and flag thresholds sit around 0.1-0.3: three decimals tell a
 # score just over a threshold from one just under it.
 SCORE_FORMAT = "%.3f"
-# Reasons are sentences that may hold commas ("$1,250, 9× the card's usual amount").
-REASONS_SEPARATOR = "; "
-
-
-def reasons_text(reasons: Iterable[str] | None) -> str:
-    """A transaction's reasons as one line of text ("" when it has none)."""
-    return REASONS_SEPARATOR.join(reasons) if reasons is not None else ""
