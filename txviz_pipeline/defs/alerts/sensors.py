@@ -110,7 +110,10 @@ def fraud_activity_sensor(context: dg.SensorEvaluationContext, aws: AwsResource)
                 records += fraud.tally_lines(state.tallies, body.splitlines())
     now = time.time()
     now_minute = int(now // 60)
-    state.tallies.forget_before(now_minute - fraud.horizon(thresholds))
+    state.tallies.forget_before(
+        now_minute - fraud.horizon(thresholds),
+        cards_before=now_minute - int(thresholds.burst_minutes) + 1,  # as bursts() counts
+    )
     findings = fraud.spikes(state.tallies, now_minute, thresholds, settings)
     findings += fraud.bursts(state.tallies, now_minute, thresholds)
     alerts = fraud.decide(findings, state.open, now, settings.alert_cooldown_minutes * 60)
