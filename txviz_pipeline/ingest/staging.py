@@ -5,8 +5,9 @@ writes must outlive the machine. ``stage`` uploads it to
 ``s3://<bucket>/staging/ndjson/<dataset>/``: the parts first and ``manifest.json`` last, so a
 manifest in S3 always names parts that are all there. ``local_copy`` gives a replay the dataset
 on its own disk: the local folder as it is when it holds the manifest S3 has (the machine that
-converted it), else a fresh download under ``settings.ndjson_dir`` (another machine, or a
-dataset converted again since). Parts are downloaded to temporary names and renamed, and the
+converted it) or when nothing is staged (``txviz replay`` converts and replays on one machine),
+else a fresh download under ``settings.ndjson_dir`` (another machine, or a dataset converted
+again since). Parts are downloaded to temporary names and renamed, and the
 manifest written last, so a download killed halfway is never taken for a dataset.
 
 The parts hold the source's card numbers in clear until the processor tokenises them, like the
@@ -66,6 +67,10 @@ def local_copy(dataset_dir: str | Path, settings: Settings, s3: Any) -> Path:
     try:
         raw = s3.get_object(Bucket=settings.bucket, Key=prefix + MANIFEST_NAME)["Body"].read()
     except s3.exceptions.NoSuchKey:
+        if (Path(dataset_dir) / MANIFEST_NAME).is_file():
+            # Converted here and never staged (``txviz replay`` converts and replays on one
+            # machine): this disk's copy is the only one.
+            return Path(dataset_dir)
         raise ReplayError(
             f"dataset {name!r} is not staged at s3://{settings.bucket}/{prefix}: convert it again "
             "(transactions_ndjson) before replaying"
