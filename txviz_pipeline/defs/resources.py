@@ -97,7 +97,7 @@ class OutputsIOManager(dg.ConfigurableIOManagerFactory):
     aws: dg.ResourceDependency[AwsResource]
 
     def create_io_manager(self, context: dg.InitResourceContext) -> dg.IOManager:
-        from dagster_aws.s3.io_manager import PickledObjectS3IOManager
+        from dagster_aws.s3 import PickledObjectS3IOManager
 
         settings = self.aws.settings()
         if not settings.state_in_s3:
