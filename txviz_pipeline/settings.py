@@ -33,6 +33,11 @@ ERROR_PREFIX_TEMPLATE = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/M
 PROCESSING_FAILED_PREFIX = "errors/processing-failed/"
 CURATED_PREFIX = "curated/transactions/"
 REPLAY_PREFIX = "replays/"
+# On AWS, the NDJSON dataset a conversion stages for the replay: <prefix><dataset>/part-*.ndjson
+# and manifest.json, so a replay on another machine (an ECS task) reads what the conversion wrote.
+STAGING_NDJSON_PREFIX = "staging/ndjson/"
+# On AWS, Dagster's pickled asset outputs (S3PickleIOManager), read by runs on other machines.
+IO_MANAGER_PREFIX = "dagster/io/"
 # Records the replay could not put into Firehose after its retries (dead letters).
 REPLAY_FAILED_PREFIX = "errors/replay-failed/"
 # Fraud models (txviz_pipeline/fraud/registry.py): each version, and the one the processor uses.
@@ -86,6 +91,10 @@ RECONCILE_WAIT_ENV = "TXVIZ_RECONCILE_WAIT_S"
 MAX_LANDING_SILENCE_ENV = "TXVIZ_MAX_LANDING_SILENCE_MINUTES"
 # The folders launchpad paths must lie in (os.pathsep-separated; default: data/ and TXVIZ_HOME).
 DATA_DIRS_ENV = "TXVIZ_DATA_DIRS"
+# Where state shared between runs lives (the NDJSON handoff, replay checkpoints, Dagster's asset
+# outputs): "s3" (the bucket) or "local" (TXVIZ_HOME); empty: s3 on AWS, local when embedded.
+STATE_STORE_ENV = "TXVIZ_STATE_STORE"
+STATE_STORES = ("local", "s3")
 # The Dagster UI's address in alert links (default: http://127.0.0.1:<dagster port>).
 DAGSTER_URL_ENV = "TXVIZ_DAGSTER_URL"
 ALERT_COOLDOWN_ENV = "TXVIZ_ALERT_COOLDOWN_MINUTES"
@@ -118,6 +127,8 @@ class Settings:
     # Local, git-ignored working folder: NDJSON, checkpoints, the local SPICE, DAGSTER_HOME.
     home: Path = field(default_factory=lambda: REPO_ROOT / ".txviz")
     mode: str = "embedded"
+    # None: chosen by ``state_in_s3`` from the mode and endpoint.
+    state_store: str | None = None
     # Default ports of the local servers (the embedded AWS, the Dagster UI, the dashboard).
     moto_port: int = DEFAULT_MOTO_PORT
     dagster_port: int = DEFAULT_DAGSTER_PORT
@@ -147,6 +158,11 @@ class Settings:
         mode = env.get(MODE_ENV) or "embedded"
         if mode not in MODES:
             raise ValueError(f"{MODE_ENV}={mode!r} is not one of {', '.join(MODES)}")
+        state_store = env.get(STATE_STORE_ENV) or None
+        if state_store not in (None, *STATE_STORES):
+            raise ValueError(
+                f"{STATE_STORE_ENV}={state_store!r} is not one of {', '.join(STATE_STORES)}"
+            )
         return cls(
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
@@ -154,6 +170,7 @@ class Settings:
             delivery_stream=env.get("TXVIZ_DELIVERY_STREAM", DELIVERY_STREAM),
             home=Path(env.get("TXVIZ_HOME", REPO_ROOT / ".txviz")),
             mode=mode,
+            state_store=state_store,
             moto_port=_port(env, MOTO_PORT_ENV, DEFAULT_MOTO_PORT),
             dagster_port=_port(env, DAGSTER_PORT_ENV, DEFAULT_DAGSTER_PORT),
             dashboard_port=_port(env, DASHBOARD_PORT_ENV, DEFAULT_DASHBOARD_PORT),
@@ -188,6 +205,14 @@ class Settings:
     @property
     def embedded(self) -> bool:
         return self.endpoint_url is not None
+
+    @property
+    def state_in_s3(self) -> bool:
+        """Shared state goes to the bucket: on AWS (each Dagster run may be its own ECS task,
+        with its own disk) unless ``state_store`` says otherwise; local on the embedded stack."""
+        if self.state_store is not None:
+            return self.state_store == "s3"
+        return self.mode == "aws" or not self.embedded
 
     @property
     def dagster_ui(self) -> str:

@@ -40,7 +40,8 @@ def no_s3(*args, **kwargs):
 
 
 def test_every_file_txviz_writes_in_its_home_is_private(tmp_path, loose_umask, monkeypatch):
-    settings = Settings(home=tmp_path / "home")
+    # Locally kept state (the embedded stack): dead letters fall back to local files.
+    settings = Settings(home=tmp_path / "home", state_store="local")
     convert_csv_to_ndjson(small_csv(tmp_path), settings.ndjson_dir / "small")
     checkpoint = Checkpoint(replay_id="r1", dataset="small", dataset_rows=5)
     LocalCheckpointStore(settings.checkpoint_dir).save(checkpoint)

@@ -26,6 +26,22 @@ def test_real_aws_has_no_endpoint():
     assert settings.region == "eu-west-1"
 
 
+@pytest.mark.parametrize(
+    ("env", "in_s3"),
+    [
+        ({}, True),  # real AWS: no endpoint
+        ({"TXVIZ_MODE": "aws"}, True),
+        (embedded_env(6001), False),
+        ({**embedded_env(6001), "TXVIZ_MODE": "aws"}, True),
+        ({**embedded_env(6001), "TXVIZ_STATE_STORE": "s3"}, True),
+        ({"TXVIZ_STATE_STORE": "local"}, False),
+        ({"TXVIZ_STATE_STORE": ""}, True),
+    ],
+)
+def test_shared_state_lives_in_s3_on_aws_and_locally_when_embedded(env, in_s3):
+    assert Settings.from_env(env).state_in_s3 is in_s3
+
+
 def test_mode_ports_and_card_key_come_from_the_environment(tmp_path: Path):
     env = {
         "TXVIZ_MODE": "aws",
@@ -59,6 +75,7 @@ def test_unset_or_empty_variables_give_the_defaults():
         ("TXVIZ_DAGSTER_PORT", "0"),
         ("TXVIZ_DASHBOARD_PORT", "70000"),
         ("TXVIZ_MODE", "cloud"),
+        ("TXVIZ_STATE_STORE", "disk"),
         ("TXVIZ_RECONCILE_WAIT_S", "-1"),
         ("TXVIZ_RECONCILE_WAIT_S", "nan"),
         ("TXVIZ_MAX_LANDING_SILENCE_MINUTES", "soon"),

@@ -5,7 +5,8 @@ SPICE exists only on the embedded stack, QuickSight's only on AWS) and they are 
 each record arrives with the processor's verdict ``fraud_flagged`` (its score reached the flag
 threshold of the model that scored it) and ``processed_at``. Records are tallied by the minute
 they were processed, overall and per category and per state; the state fits in a sensor cursor
-(minutes older than the baseline are dropped).
+(minutes older than the baseline are dropped, card flags older than the burst window, and
+past ``MAX_FLAGGED_CARDS`` the cards with the fewest flags).
 
 - **Spike:** in the last ``window`` minutes, at least ``min_flagged`` flagged records, and a
   flagged rate at least ``spike_factor`` times the rate of the ``baseline`` minutes before
@@ -31,6 +32,10 @@ from txviz_pipeline.settings import Settings
 DIMENSIONS = ("category", "state")
 ALL = "all"
 CURSOR_VERSION = 1
+# Cards whose flags the cursor keeps for the burst rule. Tallies per minute are bounded by the
+# dimensions' values; flagged cards grow with the volume, so past this many (~200 KB of cursor)
+# the cards with the fewest and oldest flags are dropped: a burst among them may go unseen.
+MAX_FLAGGED_CARDS = 2_500
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,9 @@ class Tallies:
         if flagged:
             self.card_flags.setdefault(record["card_token"], []).append(minute)
 
-    def forget_before(self, oldest_minute: int) -> None:
+    def forget_before(self, oldest_minute: int, cards_before: int | None = None) -> None:
+        """Drop minutes before ``oldest_minute``, and card flags before ``cards_before`` too
+        (the burst rule's window); then keep at most ``MAX_FLAGGED_CARDS`` cards."""
         for values in self.counts.values():
             for value in list(values):
                 minutes = values[value]
@@ -82,12 +89,17 @@ class Tallies:
                     del minutes[m]
                 if not minutes:
                     del values[value]
+        oldest_flag = max(oldest_minute, cards_before or oldest_minute)
         for card in list(self.card_flags):
-            kept = [m for m in self.card_flags[card] if m >= oldest_minute]
+            kept = [m for m in self.card_flags[card] if m >= oldest_flag]
             if kept:
                 self.card_flags[card] = kept
             else:
                 del self.card_flags[card]
+        if len(self.card_flags) > MAX_FLAGGED_CARDS:
+            # The cards nearest a burst stay: most flags first, then the latest.
+            ranked = sorted(self.card_flags.items(), key=lambda c: (len(c[1]), max(c[1])))
+            self.card_flags = dict(ranked[-MAX_FLAGGED_CARDS:])
 
     def to_json(self) -> dict:
         return {

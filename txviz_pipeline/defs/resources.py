@@ -9,7 +9,7 @@ from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field
 
 from txviz_pipeline import aws
-from txviz_pipeline.settings import Settings
+from txviz_pipeline.settings import IO_MANAGER_PREFIX, Settings
 
 
 class AwsResource(ResourceWithBoto3Configuration):
@@ -86,6 +86,34 @@ class GuardsResource(dg.ConfigurableResource):
         return timedelta(minutes=minutes)
 
 
+class OutputsIOManager(dg.ConfigurableIOManagerFactory):
+    """Where asset outputs are pickled between runs: S3 when state lives in S3 (on AWS, a run
+    on another ECS task loads what this one stored), the Dagster home's storage/ otherwise.
+
+    Chosen when a run starts, from the same settings as every other resource, so the code
+    location loads alike everywhere and reads no environment at import time.
+    """
+
+    aws: dg.ResourceDependency[AwsResource]
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> dg.IOManager:
+        from dagster_aws.s3 import PickledObjectS3IOManager
+
+        settings = self.aws.settings()
+        if not settings.state_in_s3:
+            return dg.FilesystemIOManager().create_io_manager(context)
+        return PickledObjectS3IOManager(
+            settings.bucket, self.aws.client("s3"), s3_prefix=IO_MANAGER_PREFIX.rstrip("/")
+        )
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(resources={"aws": AwsResource(), "guards": GuardsResource()})
+    aws_resource = AwsResource()
+    return dg.Definitions(
+        resources={
+            "aws": aws_resource,
+            "guards": GuardsResource(),
+            "io_manager": OutputsIOManager(aws=aws_resource),
+        }
+    )

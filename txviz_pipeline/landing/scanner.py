@@ -4,13 +4,21 @@ Firehose names objects ``<prefix>YYYY/MM/DD/HH/<stream>-<ver>-YYYY-MM-DD-HH-MM-S
 written in the same second sort by their random suffix, so a StartAfter cursor skips objects
 that land behind it, and S3's one-second LastModified makes a time cursor miss objects that land
 in the cursor's own second. Instead each scan lists the recent hour prefixes in full and
-compares them with the set of keys already seen, kept in the cursor as short digests per hour.
-Hours older than the lookback window are dropped from the cursor; an object can only land in the
-current arrival hour, so a window of a few hours covers late listings and daemon restarts.
+compares them with the keys already seen. An object can only land in the current arrival hour,
+so a lookback window of a few hours covers late listings and daemon restarts.
+
+The cursor stays small whatever the volume: it holds 8-byte digests (packed, base64) only of
+the objects whose LastModified is within ``SETTLE`` of the last scan, and that scan's time less
+``SETTLE`` as a floor. An object is listed once its PUT completes, seconds after its
+LastModified (Firehose objects are at most 128 MiB), so every object older than the floor was
+in that scan's listing and was reported then or before: later scans pass over it without a
+digest. The cursor is about 11 bytes per object landed in ``SETTLE`` (10 minutes): ~180 KB at
+100,000 objects an hour, where one digest per object of the whole window would be ~7.6 MB.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Callable, Iterable
@@ -18,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote_plus
 
-from txviz_pipeline.s3objects import iter_keys
+from txviz_pipeline.s3objects import iter_objects
 from txviz_pipeline.settings import (
     LANDING_PREFIX,
     PARTITION_FMT,
@@ -26,18 +34,22 @@ from txviz_pipeline.settings import (
     QUARANTINE_PREFIX,
 )
 
-CURSOR_VERSION = 1
+CURSOR_VERSION = 2
 DEFAULT_LOOKBACK_HOURS = 3
+# How long after its LastModified an object is surely in a listing (its PUT done, clocks apart).
+SETTLE = timedelta(minutes=10)
+DIGEST_BYTES = 8
 # Prefixes whose objects belong to an hourly landing partition: delivered records, the records
 # the processor refused (quarantined) and those of failed invocations (reconciliation counts all).
 WATCHED_PREFIXES = (LANDING_PREFIX, QUARANTINE_PREFIX, PROCESSING_FAILED_PREFIX)
 
-ListKeys = Callable[[str], Iterable[str]]
+# prefix -> (key, LastModified or None) of every object under it.
+ListObjects = Callable[[str], Iterable[tuple[str, datetime | None]]]
 
 
-def key_digest(key: str) -> str:
-    """A 16-hex-char digest of a key: 64 bits keeps collisions negligible at millions of keys."""
-    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+def key_digest(key: str) -> bytes:
+    """An 8-byte digest of a key: 64 bits keeps collisions negligible at millions of keys."""
+    return hashlib.blake2b(key.encode(), digest_size=DIGEST_BYTES).digest()
 
 
 def normalise_key(key: str, *, url_encoded: bool = False) -> str | None:
@@ -88,40 +100,45 @@ class ScanResult:
 
 @dataclass
 class SeenKeys:
-    """Per-partition sets of key digests; serialised as the sensor cursor."""
+    """The keys already reported that may still be unsettled; serialised as the sensor cursor.
 
-    by_partition: dict[str, set[str]] = field(default_factory=dict)
+    ``floor``: objects last modified before it (epoch seconds) were all reported by an earlier
+    scan. ``digests``: the reported objects modified at or after it.
+    """
+
+    digests: set[bytes] = field(default_factory=set)
+    floor: float | None = None
 
     @classmethod
     def from_cursor(cls, cursor: str | None) -> SeenKeys:
         if not cursor:
             return cls()
         data = json.loads(cursor)
-        if data.get("v") != CURSOR_VERSION:
-            raise ValueError(f"unknown landing cursor version {data.get('v')!r}")
-        return cls({p: set(digests) for p, digests in data["seen"].items()})
+        version = data.get("v")
+        if version == 1:  # one hex digest per key and hour; no floor yet
+            hexes = (d for digests in data["seen"].values() for d in digests)
+            return cls({bytes.fromhex(d) for d in hexes})
+        if version != CURSOR_VERSION:
+            raise ValueError(f"unknown landing cursor version {version!r}")
+        packed = base64.b64decode(data["seen"])
+        digests = {packed[i : i + DIGEST_BYTES] for i in range(0, len(packed), DIGEST_BYTES)}
+        return cls(digests, data["floor"])
 
     def to_cursor(self) -> str:
-        seen = {p: sorted(d) for p, d in sorted(self.by_partition.items())}
-        return json.dumps({"v": CURSOR_VERSION, "seen": seen}, separators=(",", ":"))
+        packed = base64.b64encode(b"".join(sorted(self.digests))).decode()
+        return json.dumps(
+            {"v": CURSOR_VERSION, "floor": self.floor, "seen": packed}, separators=(",", ":")
+        )
 
-    def add(self, partition: str, key: str) -> bool:
-        """Record ``key``; True if it was not seen before."""
-        digests = self.by_partition.setdefault(partition, set())
-        digest = key_digest(key)
-        if digest in digests:
+    def settled(self, last_modified: datetime | None) -> bool:
+        """Reported by an earlier scan, with no digest needed to tell."""
+        if self.floor is None or last_modified is None:
             return False
-        digests.add(digest)
-        return True
-
-    def forget_before(self, oldest_partition: str) -> None:
-        # Partition keys are zero-padded YYYY/MM/DD/HH, so string order is time order.
-        for partition in [p for p in self.by_partition if p < oldest_partition]:
-            del self.by_partition[partition]
+        return last_modified.timestamp() < self.floor
 
 
 def scan_landing(
-    list_keys: ListKeys,
+    list_objects: ListObjects,
     cursor: str | None,
     *,
     now: datetime | None = None,
@@ -129,33 +146,43 @@ def scan_landing(
 ) -> ScanResult:
     """List the recent landing and error hours; return keys not in the cursor and the new cursor.
 
-    ``list_keys(prefix)`` yields every key under ``prefix`` (see ``s3_key_lister``).
+    ``list_objects(prefix)`` yields every object under ``prefix`` (see ``s3_lister``): its key
+    and LastModified (None if unknown: the object's digest is then kept while its hour is in
+    the window).
     """
-    partitions = recent_partitions(now or datetime.now(UTC), lookback_hours)
-    seen = SeenKeys.from_cursor(cursor)
+    now = now or datetime.now(UTC)  # taken before listing: see the module's docstring
+    previous = SeenKeys.from_cursor(cursor)
+    floor = now.timestamp() - SETTLE.total_seconds()
+    if previous.floor is not None:
+        floor = max(floor, previous.floor)
+    kept = SeenKeys(floor=floor)
     new_keys: dict[str, list[str]] = {}
     listed = 0
-    for partition in partitions:
+    for partition in recent_partitions(now, lookback_hours):
         for prefix in WATCHED_PREFIXES:
-            for raw_key in list_keys(f"{prefix}{partition}/"):
+            for raw_key, last_modified in list_objects(f"{prefix}{partition}/"):
                 listed += 1
                 key = normalise_key(raw_key)
                 if key is None or partition_of(key) != partition:
                     continue
-                if seen.add(partition, key):
+                if previous.settled(last_modified):
+                    continue
+                digest = key_digest(key)
+                if digest not in previous.digests:
                     new_keys.setdefault(partition, []).append(key)
-    seen.forget_before(partitions[0])
+                if not kept.settled(last_modified):
+                    kept.digests.add(digest)
     return ScanResult(
         new_keys={p: sorted(keys) for p, keys in sorted(new_keys.items())},
-        cursor=seen.to_cursor(),
+        cursor=kept.to_cursor(),
         listed=listed,
     )
 
 
-def s3_key_lister(s3_client, bucket: str) -> ListKeys:
-    """A ``list_keys`` over ListObjectsV2 with boto3's paginator."""
+def s3_lister(s3_client, bucket: str) -> ListObjects:
+    """A ``list_objects`` over ListObjectsV2 with boto3's paginator."""
 
-    def list_keys(prefix: str) -> Iterable[str]:
-        return iter_keys(s3_client, bucket, prefix)
+    def list_objects(prefix: str) -> Iterable[tuple[str, datetime | None]]:
+        return ((o.key, o.last_modified) for o in iter_objects(s3_client, bucket, prefix))
 
-    return list_keys
+    return list_objects

@@ -168,3 +168,22 @@ def test_state_survives_the_cursor_and_old_minutes_are_dropped():
     again.tallies.forget_before(NOW - fraud.horizon(T))
     assert again.tallies.counts["all"]["all"] == {NOW: [1, 1]}
     assert again.tallies.card_flags == {"tok-a": [NOW]}
+
+
+def test_card_flags_are_kept_for_the_burst_window_and_at_most_max_flagged_cards():
+    tallies = fraud.Tallies()
+    # A flood of single flags on distinct 64-character tokens, and one card two flags into a
+    # burst, and one card flagged before the burst window.
+    many = fraud.MAX_FLAGGED_CARDS * 3
+    lines = [record(NOW - i % 5, True, card=f"{i:064x}") for i in range(many)]
+    lines += [record(NOW - 20, True, card="old"), record(NOW - 1, True, card="near")] * 2
+    fraud.tally_lines(tallies, lines)
+    tallies.forget_before(NOW - fraud.horizon(T), cards_before=NOW - int(T.burst_minutes) + 1)
+    assert len(tallies.card_flags) == fraud.MAX_FLAGGED_CARDS
+    assert tallies.card_flags["near"] == [NOW - 1, NOW - 1] and "old" not in tallies.card_flags
+    assert all(max(m) >= NOW - 1 for m in tallies.card_flags.values())  # the latest stay
+    size = len(fraud.FraudState(tallies=tallies).to_cursor())
+    assert size < 250_000, size
+    # The burst rule still fires for the card it kept.
+    fraud.tally_lines(tallies, [record(NOW, True, card="near")])
+    assert [f.key for f in fraud.bursts(tallies, NOW, T)] == ["card_burst:near"]

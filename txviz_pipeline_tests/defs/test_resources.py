@@ -3,7 +3,9 @@ come from their fields, else the environment, else the settings' defaults."""
 
 from datetime import timedelta
 
-from txviz_pipeline.defs.resources import AwsResource, GuardsResource
+import dagster as dg
+
+from txviz_pipeline.defs.resources import AwsResource, GuardsResource, OutputsIOManager
 from txviz_pipeline.settings import embedded_env
 
 
@@ -49,3 +51,13 @@ def test_guard_waits_from_field_environment_or_default(monkeypatch):
     guards = GuardsResource(reconcile_wait_s=0, max_landing_silence_minutes=2)
     assert guards.reconcile_wait() == timedelta(0)
     assert guards.max_landing_silence() == timedelta(minutes=2)
+
+
+def test_outputs_stay_on_the_instance_disk_when_embedded(monkeypatch, tmp_path):
+    for key, value in embedded_env(6001, home=tmp_path).items():
+        monkeypatch.setenv(key, value)
+    with dg.instance_for_test() as instance:
+        context = dg.build_init_resource_context(instance=instance)
+        manager = OutputsIOManager(aws=AwsResource()).create_io_manager(context)
+    # The embedded stack is unchanged: Dagster's own filesystem IO manager, no S3 call.
+    assert type(manager).__name__ == "PickledObjectFilesystemIOManager"

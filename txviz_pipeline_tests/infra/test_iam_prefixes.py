@@ -21,6 +21,8 @@ PACKAGE = settings.REPO_ROOT / "txviz_pipeline"
 BUCKET_ARN = "<TransactionsBucket.Arn>"
 # AWS's values of !{firehose:error-output-type} for an S3 destination with a Lambda processor.
 FIREHOSE_ERROR_OUTPUT_TYPES = ("processing-failed", "format-conversion-failed")
+# boto3 calls that create objects; dagster-aws's S3 IO manager is given its prefix by txviz.
+WRITE_CALLS = (".put_object(", ".upload_file(", "PickledObjectS3IOManager(")
 
 
 def settings_locations() -> dict[str, str]:
@@ -48,10 +50,15 @@ def written_by_firehose(location: str) -> bool:
 
 def can_put(template: dict[str, Any], logical_id: str, location: str) -> bool:
     """Does an Allow statement of ``logical_id`` grant s3:PutObject on an object at location?"""
+    return can(template, logical_id, "s3:PutObject", location)
+
+
+def can(template: dict[str, Any], logical_id: str, action: str, location: str) -> bool:
+    """Does an Allow statement of ``logical_id`` grant ``action`` on an object at location?"""
     key = location + "part-0" if location.endswith("/") else location
     for statement in statements(template, logical_id):
         actions = statement["Action"]
-        if statement["Effect"] != "Allow" or "s3:PutObject" not in actions:
+        if statement["Effect"] != "Allow" or action not in actions:
             continue
         targets = statement["Resource"]
         for target in targets if isinstance(targets, list) else [targets]:
@@ -93,12 +100,28 @@ def test_every_location_the_writing_modules_use_comes_from_settings(template):
     names: set[str] = set()
     for path in PACKAGE.rglob("*.py"):
         source = path.read_text()
-        if ".put_object(" in source and "stack" not in path.relative_to(PACKAGE).parts:
+        writes = any(call in source for call in WRITE_CALLS)
+        if writes and "stack" not in path.relative_to(PACKAGE).parts:
             names |= set(re.findall(r"\b[A-Z][A-Z_]*_(?:PREFIX|KEY)\b", source))
     names = {n for n in names if hasattr(settings, n)}
-    assert {"CURATED_PREFIX", "REPLAY_FAILED_PREFIX", "ALERTS_PREFIX"} <= names
+    assert {
+        "CURATED_PREFIX",
+        "REPLAY_FAILED_PREFIX",
+        "ALERTS_PREFIX",
+        "STAGING_NDJSON_PREFIX",
+        "IO_MANAGER_PREFIX",
+    } <= names
     assert names <= set(settings_locations())
     for name in names:
         value = getattr(settings, name)
         writer = "DeliveryRole" if written_by_firehose(value) else "PipelinePolicy"
         assert can_put(template, writer, value), (name, writer)
+
+
+def test_state_shared_between_machines_is_readable_and_replaceable(template):
+    # A replay on another ECS task reads the staged NDJSON and the pickled outputs; a new
+    # conversion deletes parts the new manifest does not name.
+    for location in (settings.STAGING_NDJSON_PREFIX, settings.IO_MANAGER_PREFIX):
+        for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+            assert can(template, "PipelinePolicy", action, location), (action, location)
+        assert not can(template, "DeliveryRole", "s3:PutObject", location), location

@@ -11,7 +11,7 @@ from txviz_pipeline.landing.scanner import (
     normalise_key,
     partition_of,
     recent_partitions,
-    s3_key_lister,
+    s3_lister,
     scan_landing,
 )
 
@@ -24,11 +24,19 @@ def firehose_key(hour: str, second: int, suffix: str, prefix: str = "landing/") 
 
 
 class FakeBucket:
+    """Keys and their LastModified; a key appended without one was modified a minute ago."""
+
     def __init__(self):
         self.keys: list[str] = []
+        self.modified: dict[str, datetime] = {}
+
+    def put(self, key: str, modified: datetime) -> None:
+        self.keys.append(key)
+        self.modified[key] = modified
 
     def list_keys(self, prefix: str):
-        return sorted(k for k in self.keys if k.startswith(prefix))
+        listed = sorted(k for k in self.keys if k.startswith(prefix))
+        return [(k, self.modified.get(k, NOW - timedelta(minutes=1))) for k in listed]
 
 
 def test_recent_partitions_cover_lookback_oldest_first():
@@ -95,7 +103,7 @@ def test_cursor_forgets_hours_outside_lookback():
     result = scan_landing(bucket.list_keys, None, now=NOW, lookback_hours=2)
     assert list(result.new_keys) == ["2026/11/27/09"]
     seen = SeenKeys.from_cursor(result.cursor)
-    assert set(seen.by_partition) == {"2026/11/27/09"}
+    assert seen.digests == {key_digest(firehose_key("2026/11/27/09", 1, "new"))}
 
 
 def test_late_object_in_previous_hour_is_found():
@@ -108,7 +116,7 @@ def test_late_object_in_previous_hour_is_found():
 
 def test_unknown_cursor_version_is_rejected():
     with pytest.raises(ValueError, match="cursor version 99"):
-        SeenKeys.from_cursor('{"v": 99, "seen": {}}')
+        SeenKeys.from_cursor('{"v": 99, "seen": ""}')
 
 
 @pytest.mark.integration
@@ -120,7 +128,7 @@ def test_burst_of_s3_objects_on_moto_server(moto_settings):
     s3.create_bucket(Bucket=moto_settings.bucket)
     now = datetime.now(UTC)
     hour = now.strftime("%Y/%m/%d/%H")
-    lister = s3_key_lister(s3, moto_settings.bucket)
+    lister = s3_lister(s3, moto_settings.bucket)
     rng = random.Random(11)
     written, seen, cursor = [], [], None
     s3.put_object(Bucket=moto_settings.bucket, Key=f"landing/{hour}/", Body=b"")
@@ -136,10 +144,10 @@ def test_burst_of_s3_objects_on_moto_server(moto_settings):
     assert sorted(seen) == sorted(written)
 
 
-def test_key_digest_is_sixteen_hex_chars():
-    # The cursor holds one digest per key of the lookback window: its size is the cursor's size.
+def test_key_digest_is_eight_bytes():
+    # The cursor holds one digest per unsettled key: its size is the cursor's size.
     digest = key_digest(firehose_key("2026/11/27/09", 1, "a"))
-    assert len(digest) == 16 and int(digest, 16) >= 0
+    assert len(digest) == 8
     assert digest != key_digest(firehose_key("2026/11/27/09", 1, "b"))
 
 
@@ -151,8 +159,10 @@ def test_s3_key_lister_lists_only_under_the_prefix(moto_settings):
     s3.create_bucket(Bucket=moto_settings.bucket)
     for key in ("landing/2026/11/27/09/a", "landing/2026/11/27/10/b", "curated/x"):
         s3.put_object(Bucket=moto_settings.bucket, Key=key, Body=b"{}\n")
-    lister = s3_key_lister(s3, moto_settings.bucket)
-    assert list(lister("landing/2026/11/27/09/")) == ["landing/2026/11/27/09/a"]
+    lister = s3_lister(s3, moto_settings.bucket)
+    ((key, modified),) = lister("landing/2026/11/27/09/")
+    assert key == "landing/2026/11/27/09/a"
+    assert abs(modified - datetime.now(UTC)) < timedelta(minutes=5)
 
 
 def test_oldest_hour_in_the_window_is_remembered():
@@ -177,7 +187,76 @@ def test_a_marker_or_stray_key_from_the_lister_is_passed_over_not_the_rest():
     ]
 
     def list_keys(prefix: str):
-        return listed if prefix == f"landing/{hour}/" else []
+        return [(k, None) for k in listed] if prefix == f"landing/{hour}/" else []
 
     result = scan_landing(list_keys, None, now=NOW)
     assert result.new_keys == {hour: [firehose_key(hour, 2, "a")]}
+
+
+class Timeline:
+    """Objects landing at a steady rate, each listed ``lag`` after its LastModified."""
+
+    def __init__(self, per_hour: int, start: datetime, rng: random.Random, max_lag_s: float):
+        self.per_hour, self.start, self.rng, self.max_lag_s = per_hour, start, rng, max_lag_s
+        self.objects: list[tuple[datetime, datetime, str]] = []  # (visible, modified, key)
+
+    def land_until(self, end: datetime) -> None:
+        step = timedelta(hours=1) / self.per_hour
+        t = self.objects[-1][1] + step if self.objects else self.start
+        while t < end:
+            key = firehose_key(t.strftime("%Y/%m/%d/%H"), t.second, f"{self.rng.getrandbits(64):x}")
+            lag = timedelta(seconds=self.rng.uniform(0, self.max_lag_s))
+            self.objects.append((t + lag, t, key))
+            t += step
+
+    def lister(self, now: datetime):
+        by_prefix: dict[str, list] = {}
+        for visible, modified, key in self.objects:
+            if visible <= now:
+                by_prefix.setdefault(key[: key.rindex("/") + 1], []).append((key, modified))
+        return lambda prefix: sorted(by_prefix.get(prefix, []))
+
+
+def test_cursor_stays_under_200_kb_at_100k_objects_an_hour_and_reports_each_once():
+    # A day of the busiest stream txviz plans for would be 2.4M objects; the cursor holds only
+    # those of the last SETTLE, ~11 bytes each (the whole window would be ~7.6 MB).
+    timeline = Timeline(100_000, NOW - timedelta(minutes=15), random.Random(3), max_lag_s=120)
+    cursor, reported, sizes = None, [], []
+    for scan in range(4):
+        now = NOW + timedelta(minutes=10 * scan)
+        timeline.land_until(now)
+        result = scan_landing(timeline.lister(now), cursor, now=now)
+        cursor = result.cursor
+        reported += [k for keys in result.new_keys.values() for k in keys]
+        sizes.append(len(cursor))
+    visible = [key for when, _, key in timeline.objects if when <= now]
+    assert len(visible) > 70_000
+    assert sorted(reported) == sorted(visible)  # every listed object reported exactly once
+    assert max(sizes) < 200_000, sizes
+    assert min(sizes) > 100_000  # it does hold the last SETTLE's objects
+
+
+def test_an_object_listed_late_within_settle_is_still_reported():
+    bucket = FakeBucket()
+    first = scan_landing(bucket.list_keys, None, now=NOW)
+    # Modified before the first scan, listed only after it (a PUT still in flight).
+    late = firehose_key("2026/11/27/09", 28, "late")
+    bucket.put(late, NOW - timedelta(minutes=2))
+    second = scan_landing(bucket.list_keys, first.cursor, now=NOW + timedelta(minutes=15))
+    assert second.new_keys == {"2026/11/27/09": [late]}
+    # Settled now: the next cursor needs no digest to know it was reported.
+    assert SeenKeys.from_cursor(second.cursor).digests == set()
+    third = scan_landing(bucket.list_keys, second.cursor, now=NOW + timedelta(minutes=20))
+    assert third.new_count == 0
+
+
+def test_a_cursor_of_the_previous_version_reports_nothing_twice():
+    bucket = FakeBucket()
+    old = [firehose_key("2026/11/27/09", s, "old") for s in (1, 2)]
+    for key in old:
+        bucket.put(key, NOW - timedelta(minutes=20))
+    v1 = json.dumps({"v": 1, "seen": {"2026/11/27/09": [key_digest(k).hex() for k in old]}})
+    bucket.put(firehose_key("2026/11/27/09", 3, "new"), NOW - timedelta(minutes=1))
+    result = scan_landing(bucket.list_keys, v1, now=NOW)
+    assert result.new_keys == {"2026/11/27/09": [firehose_key("2026/11/27/09", 3, "new")]}
+    assert json.loads(result.cursor)["v"] == 2

@@ -17,7 +17,7 @@ from txviz_pipeline.defs.ingest.jobs import replay_transactions_job
 from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.resources import AwsResource
 from txviz_pipeline.defs.serving.jobs import refresh_spice_job
-from txviz_pipeline.landing.scanner import s3_key_lister, scan_landing
+from txviz_pipeline.landing.scanner import s3_lister, scan_landing
 from txviz_pipeline.settings import LANDING_PREFIX
 
 # A run's failure message can be long (a stack trace's summary): the alert links to the run.
@@ -100,7 +100,7 @@ def fraud_activity_sensor(context: dg.SensorEvaluationContext, aws: AwsResource)
     state = fraud.FraudState.from_cursor(context.cursor)
     s3 = aws.client("s3")
     # An hour back covers the longest rule with margin; the tallies keep their own minutes.
-    scan = scan_landing(s3_key_lister(s3, settings.bucket), state.seen, lookback_hours=1)
+    scan = scan_landing(s3_lister(s3, settings.bucket), state.seen, lookback_hours=1)
     state.seen = scan.cursor
     records = 0
     for keys in scan.new_keys.values():
@@ -110,7 +110,10 @@ def fraud_activity_sensor(context: dg.SensorEvaluationContext, aws: AwsResource)
                 records += fraud.tally_lines(state.tallies, body.splitlines())
     now = time.time()
     now_minute = int(now // 60)
-    state.tallies.forget_before(now_minute - fraud.horizon(thresholds))
+    state.tallies.forget_before(
+        now_minute - fraud.horizon(thresholds),
+        cards_before=now_minute - int(thresholds.burst_minutes) + 1,  # as bursts() counts
+    )
     findings = fraud.spikes(state.tallies, now_minute, thresholds, settings)
     findings += fraud.bursts(state.tallies, now_minute, thresholds)
     alerts = fraud.decide(findings, state.open, now, settings.alert_cooldown_minutes * 60)

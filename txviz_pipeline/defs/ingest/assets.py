@@ -72,24 +72,28 @@ def transactions_ndjson(
 ) -> dg.Output[dict]:
     """Sparkov CSV converted to NDJSON batches, schema-checked; bad rows routed to rejects."""
     from txviz_pipeline.ingest.convert import convert_csv_to_ndjson
+    from txviz_pipeline.ingest.staging import stage
 
     check_replay_config(context.run.run_config)
     settings = aws.settings()
     source = resolve_source(config.source_csv, settings.data_folders)
     out_dir = settings.ndjson_dir / source.stem
     result = convert_csv_to_ndjson(source, out_dir)
+    # On AWS the replay may run on another machine: it finds the dataset in the bucket.
+    staged = stage(aws.client("s3"), settings.bucket, out_dir) if settings.state_in_s3 else None
     context.log.info(
         "converted %s: %d rows, %d rejected -> %s",
         source,
         result.rows_out,
         result.rejected,
-        out_dir,
+        staged or out_dir,
     )
     return dg.Output(
         {"dataset_dir": str(out_dir), "source": str(source), "rows": result.rows_out},
         metadata={
             "source": dg.MetadataValue.path(str(source)),
             "dataset_dir": dg.MetadataValue.path(str(out_dir)),
+            "staged": dg.MetadataValue.url(staged) if staged else "local only",
             "rows": result.rows_out,
             "rejected": result.rejected,
             "bytes": result.bytes,
@@ -108,6 +112,7 @@ def firehose_replay(
     ``resend_dead_letters``, a replay's dead letters resent)."""
     from txviz_pipeline.ingest.replay.api import ReplayError, ReplayStopped, replay
     from txviz_pipeline.ingest.replay.progress import WARNING_EVENTS
+    from txviz_pipeline.ingest.staging import local_copy
 
     # An unnamed replay takes the run's id, so the run and its checkpoint share one name.
     options = config.named(context.run.run_id)
@@ -131,7 +136,7 @@ def firehose_replay(
         if options.resend_dead_letters:
             return _resend(context, settings, options, on_event, events)
         result = replay(
-            Path(transactions_ndjson["dataset_dir"]),
+            local_copy(transactions_ndjson["dataset_dir"], settings, aws.client("s3")),
             settings,
             options,
             log_progress,

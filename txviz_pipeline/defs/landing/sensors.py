@@ -7,7 +7,7 @@ import dagster as dg
 from txviz_pipeline.defs.landing.checks import assess, evaluation
 from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.resources import AwsResource, GuardsResource
-from txviz_pipeline.landing.scanner import s3_key_lister, scan_landing
+from txviz_pipeline.landing.scanner import s3_lister, scan_landing
 
 
 @dg.sensor(
@@ -19,7 +19,7 @@ from txviz_pipeline.landing.scanner import s3_key_lister, scan_landing
 )
 def landing_objects_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
     settings = aws.settings()
-    lister = s3_key_lister(aws.client("s3"), settings.bucket)
+    lister = s3_lister(aws.client("s3"), settings.bucket)
     result = scan_landing(lister, context.cursor)
     run_requests = [
         dg.RunRequest(

@@ -206,9 +206,12 @@ class S3CheckpointStore:
 
 
 def checkpoint_store(kind: str, settings: Settings, s3_client: Any) -> CheckpointStore:
-    """The store named by ``kind``: ``"local"`` (embedded stack) or ``"s3"`` (AWS)."""
+    """The store named by ``kind``: ``"local"`` or ``"s3"``; ``"auto"``: where the settings keep
+    state (S3 on AWS, where the next run may be on another machine; local when embedded)."""
+    if kind == "auto":
+        kind = "s3" if settings.state_in_s3 else "local"
     if kind == "local":
         return LocalCheckpointStore(settings.checkpoint_dir)
     if kind == "s3":
         return S3CheckpointStore(s3_client, settings.bucket)
-    raise ValueError(f"unknown checkpoint store {kind!r}: expected 'local' or 's3'")
+    raise ValueError(f"unknown checkpoint store {kind!r}: expected 'auto', 'local' or 's3'")

@@ -6,7 +6,9 @@ fields stay) with ``reason``, ``error_code``, ``attempts``, ``replay_id`` and ``
 (a record Firehose can never accept, over 1,000 KiB). A batch's dead letters are written to
 ``s3://<bucket>/errors/replay-failed/<replay_id>/rows-<first>-<end>.ndjson``, or, if S3 itself
 fails, to the same key under ``settings.dead_letter_dir`` (0600 in 0700 folders), *before* the
-worker reports the batch done, so an acknowledged batch is never lost.
+worker reports the batch done, so an acknowledged batch is never lost. When state lives in S3
+(AWS) there is no local fallback: the write fails the replay, and the batch is sent again on
+resume.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from txviz_pipeline.ingest.replay.errors import ReplayError
 from txviz_pipeline.ingest.replay.plan import RECORD_TOO_LARGE, row_id_of
 from txviz_pipeline.ingest.replay.send import replay_s3_client
 from txviz_pipeline.private_files import private_dir, private_opener
@@ -108,6 +111,15 @@ class DeadLetterWriter:
             self._s3.put_object(Bucket=settings.bucket, Key=key, Body=body)
             return None
         except Exception as exc:
+            if settings.state_in_s3:
+                # On AWS the machine's disk goes with its task: a local copy would be a lost row
+                # that reconciliation reports missing. Failing leaves the batch unacknowledged,
+                # above the checkpoint's watermark, so resuming the replay sends it again.
+                raise ReplayError(
+                    f"dead letters not written to s3://{settings.bucket}/{key} "
+                    f"({type(exc).__name__}: {exc}); the replay stops, resume it once the "
+                    "bucket accepts them (PipelinePolicy allows errors/replay-failed/*)"
+                ) from None
             path = settings.dead_letter_dir / key
             logger.warning(
                 "dead letter to s3://%s/%s failed (%s); writing %s",

@@ -75,10 +75,11 @@ class ReplayOptions(BaseModel):
         description="Instead of replaying: resend the dead letters of this replay id (the rows "
         "Firehose refused), from the dataset that replay used, under the same id.",
     )
-    checkpoint_store: Literal["local", "s3"] = Field(
-        default="local",
-        description="Where the checkpoint lives: 'local' (the checkpoint folder, embedded "
-        "stack) or 's3' (replays/<replay_id>/ in the bucket, for machines without state).",
+    checkpoint_store: Literal["auto", "local", "s3"] = Field(
+        default="auto",
+        description="Where the checkpoint lives: 'local' (the checkpoint folder) or 's3' "
+        "(replays/<replay_id>/ in the bucket, for machines without state); 'auto': s3 on AWS, "
+        "local on the embedded stack (TXVIZ_STATE_STORE overrides).",
     )
     max_attempts: int = Field(
         default=8, ge=1, description="Attempts per record, the first send included."

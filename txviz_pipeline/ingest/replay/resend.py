@@ -49,6 +49,7 @@ from txviz_pipeline.ingest.replay.send import (
     send_batch,
     tagged_records,
 )
+from txviz_pipeline.ingest.staging import local_copy
 from txviz_pipeline.s3objects import iter_keys
 from txviz_pipeline.settings import REPLAY_PREFIX, Settings
 
@@ -111,7 +112,8 @@ def resend_dead_letters(
             f"replay {replay_id!r} has no checkpoint in {store.describe(replay_id)}: "
             "nothing to resend"
         )
-    dataset = _same_dataset(cp)
+    # On AWS the dataset may be staged by another machine: its copy in S3 is fetched.
+    dataset = _same_dataset(cp, local_copy(cp.dataset, settings, s3))
     objects = list(_dead_letter_objects(s3, settings, replay_id))
     letters = [letter for obj in objects for letter in obj.letters]
     wanted = {int(d["row_id"]) for d in letters if not d.get("permanent")}
@@ -159,8 +161,8 @@ def resend_dead_letters(
     )
 
 
-def _same_dataset(cp: Checkpoint) -> Dataset:
-    dataset = Dataset.open(Path(cp.dataset))
+def _same_dataset(cp: Checkpoint, path: Path) -> Dataset:
+    dataset = Dataset.open(path)
     if dataset.rows != cp.dataset_rows or cp.dataset_fingerprint not in (
         "",
         dataset.fingerprint,

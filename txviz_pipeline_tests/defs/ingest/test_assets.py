@@ -30,6 +30,8 @@ def convert_config(source: Path) -> dict:
 
 def test_transactions_ndjson_converts_the_csv(tmp_path, monkeypatch):
     monkeypatch.setenv("TXVIZ_HOME", str(tmp_path / "home"))
+    # No endpoint is set, which means AWS: keep the dataset local, as the embedded stack does.
+    monkeypatch.setenv("TXVIZ_STATE_STORE", "local")
     monkeypatch.setenv("TXVIZ_DATA_DIRS", str(tmp_path))
     source = small_csv(tmp_path)
     result = dg.materialize(
@@ -45,6 +47,7 @@ def test_transactions_ndjson_converts_the_csv(tmp_path, monkeypatch):
     }
     (materialization,) = result.asset_materializations_for_node("transactions_ndjson")
     assert materialization.metadata["rejected"].value == 0
+    assert materialization.metadata["staged"].value == "local only"
     assert (Path(output["dataset_dir"]) / "manifest.json").exists()
 
 

@@ -21,6 +21,8 @@ def home(tmp_path, monkeypatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("TXVIZ_HOME", str(home))
     monkeypatch.delenv("TXVIZ_DATA_DIRS", raising=False)
+    # No endpoint is set, which means AWS: keep the dataset local, as the embedded stack does.
+    monkeypatch.setenv("TXVIZ_STATE_STORE", "local")
     return home
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -13,6 +14,7 @@ from botocore.config import Config
 from botocore.stub import Stubber
 
 from txviz_pipeline.ingest.replay.deadletters import DeadLetterWriter
+from txviz_pipeline.ingest.replay.errors import ReplayError
 from txviz_pipeline.ingest.replay.ratelimit import Limits, RateLimiter
 from txviz_pipeline.ingest.replay.send import (
     Failure,
@@ -144,6 +146,16 @@ def test_dead_letter_falls_back_to_a_local_file_when_s3_fails(tmp_path, moto_set
     local = DeadLetterWriter(moto_settings, "r1").write(0, 3, b'{"row_id": 1}\n')
     assert Path(local).read_bytes() == b'{"row_id": 1}\n'
     assert Path(local).is_relative_to(moto_settings.dead_letter_dir)
+
+
+@pytest.mark.integration
+def test_with_state_in_s3_a_failed_dead_letter_write_stops_instead_of_going_local(moto_settings):
+    # On AWS a local copy would leave with the task's disk: the replay fails, the batch stays
+    # unacknowledged, and a resume sends it again.
+    settings = replace(moto_settings, state_store="s3")
+    with pytest.raises(ReplayError, match="errors/replay-failed/r1/rows-0000000000-0000000003"):
+        DeadLetterWriter(settings, "r1").write(0, 3, b'{"row_id": 1}\n')
+    assert not settings.dead_letter_dir.exists()
 
 
 def test_tag_records_names_the_replay_in_every_record():
