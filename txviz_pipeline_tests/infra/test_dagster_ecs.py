@@ -113,10 +113,10 @@ def test_each_run_is_a_task_of_the_run_definition_the_daemon_may_start(template)
 
 
 def test_pipeline_code_gets_the_pipeline_policy_and_the_servers_do_not(template):
-    pipeline = {"Ref": "PipelinePolicyArn"}
-    assert props(template, "CodeServerRole")["ManagedPolicyArns"] == [pipeline]
-    assert props(template, "RunRole")["ManagedPolicyArns"] == [pipeline]
-    assert "ManagedPolicyArns" not in props(template, "ControlRole")
+    pipeline, logs = {"Ref": "PipelinePolicyArn"}, {"Ref": "ComputeLogPolicy"}
+    assert props(template, "CodeServerRole")["ManagedPolicyArns"] == [pipeline, logs]
+    assert props(template, "RunRole")["ManagedPolicyArns"] == [pipeline, logs]
+    assert props(template, "ControlRole")["ManagedPolicyArns"] == [logs]
     roles = {task: props(template, f"{task}TaskDefinition")["TaskRoleArn"] for task in TASKS}
     assert roles == {
         "CodeServer": {"Fn::GetAtt": ["CodeServerRole", "Arn"]},
