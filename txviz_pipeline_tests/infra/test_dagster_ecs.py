@@ -17,9 +17,9 @@ from cfnlint.decode import decode_str
 from txviz_pipeline import settings
 from txviz_pipeline.settings import REPO_ROOT
 from txviz_pipeline_tests.infra.conftest import checkov_skips
+from txviz_pipeline_tests.support.production_instance import DAGSTER_DIR
 
 TEMPLATE_PATH = REPO_ROOT / "infra" / "dagster-ecs.yaml"
-DAGSTER_DIR = REPO_ROOT / "infra" / "dagster"
 SERVICES = ("CodeServer", "Webserver", "Daemon")
 TASKS = (*SERVICES, "Run")
 

@@ -14,55 +14,20 @@ from dagster_aws.ecs import EcsRunLauncher
 from dagster_aws.s3 import S3ComputeLogManager
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
-from txviz_pipeline import aws, orchestrator
-from txviz_pipeline.settings import REPO_ROOT, Settings
+from txviz_pipeline import orchestrator
+from txviz_pipeline.settings import Settings
 from txviz_pipeline_tests.support import postgres
-
-DAGSTER_DIR = REPO_ROOT / "infra" / "dagster"
-# Where the image puts the instance's scratch files (the task's /tmp volume).
-TASK_SCRATCH = "/tmp/"
+from txviz_pipeline_tests.support.production_instance import (
+    DAGSTER_DIR,
+    instance_home,
+    register_run_task_definition,
+)
 
 pytestmark = pytest.mark.integration
 
 
 def production_config() -> dict:
     return yaml.safe_load((DAGSTER_DIR / "dagster.yaml").read_text())
-
-
-def instance_home(tmp_path: Path) -> Path:
-    """DAGSTER_HOME holding the production dagster.yaml, its scratch paths moved under
-    ``tmp_path`` (the only change: the file is otherwise loaded as the image has it)."""
-    text = (DAGSTER_DIR / "dagster.yaml").read_text()
-    assert text.count(TASK_SCRATCH) >= 2
-    home = tmp_path / "dagster-home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(text.replace(TASK_SCRATCH, f"{tmp_path}/"))
-    return home
-
-
-def register_run_task_definition(settings: Settings, container: str = "run") -> str:
-    """The run task definition as the stack registers it (container ``run``), in moto."""
-    ecs = aws.client("ecs", settings)
-    response = ecs.register_task_definition(
-        family="txviz-dagster-run",
-        requiresCompatibilities=["FARGATE"],
-        networkMode="awsvpc",
-        cpu="1024",
-        memory="4096",
-        containerDefinitions=[{"name": container, "image": "txviz:test", "essential": True}],
-    )
-    return response["taskDefinition"]["taskDefinitionArn"]
-
-
-@pytest.fixture
-def task_environment(moto_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The non-secret variables the task definitions set, pointing at moto; returns the bucket."""
-    bucket = "txviz-dagster-compute-logs"
-    aws.client("s3", moto_settings).create_bucket(Bucket=bucket)
-    monkeypatch.setenv("DAGSTER_COMPUTE_LOG_BUCKET", bucket)
-    monkeypatch.setenv("DAGSTER_RUN_TASK_DEFINITION", register_run_task_definition(moto_settings))
-    monkeypatch.setenv("DAGSTER_PG_DB", "dagster")
-    return bucket
 
 
 @pytest.mark.skipif(not postgres.available(), reason="PostgreSQL server binaries not installed")
