@@ -109,7 +109,7 @@ cmd_ui() {
 empty_versioned_bucket() {  # bucket
   local batch
   while :; do
-    batch=$(aws s3api list-object-versions --bucket "$1" --max-items 500 --output json \
+    batch=$(aws s3api list-object-versions --bucket "$1" --max-items 300 --output json \
       --query '{Objects: [Versions, DeleteMarkers][][].{Key: Key, VersionId: VersionId}}')
     [ "$(echo "$batch" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["Objects"] or []))')" != 0 ] || break
     aws s3api delete-objects --bucket "$1" --delete "$batch" >/dev/null
