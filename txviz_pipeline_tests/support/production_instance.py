@@ -34,6 +34,9 @@ def register_run_task_definition(settings: Settings, container: str = "run") -> 
         networkMode="awsvpc",
         cpu="1024",
         memory="4096",
-        containerDefinitions=[{"name": container, "image": "txviz:test", "essential": True}],
+        # moto needs a container's memory to place the task.
+        containerDefinitions=[
+            {"name": container, "image": "txviz:test", "essential": True, "memory": 4096}
+        ],
     )
     return response["taskDefinition"]["taskDefinitionArn"]
