@@ -1,5 +1,5 @@
 # The two commands a new user needs; each sets up what it needs first.
-.PHONY: demo test test-fast bench lint screenshots mutation model
+.PHONY: demo test test-fast bench lint screenshots mutation model aws-image aws-deploy aws-ui aws-teardown
 
 demo:  ## set up, then run the whole pipeline on the embedded stack (Ctrl-C stops it)
 	./scripts/bootstrap.sh
@@ -34,4 +34,17 @@ screenshots:  ## re-render docs/dashboard.png in headless chromium
 
 lint:
 	.venv/bin/ruff check .
-	.venv/bin/cfn-lint infra/template.yaml
+	.venv/bin/cfn-lint infra/template.yaml infra/dagster-ecs.yaml
+
+# Dagster on ECS Fargate (infra/dagster-ecs.yaml, after infra/template.yaml; see infra/README.md).
+aws-image:  ## build the Dagster image from the Dockerfile and push it to ECR
+	./scripts/dagster-ecs.sh image
+
+aws-deploy:  ## create or update the Dagster stack with the image aws-image pushed
+	./scripts/dagster-ecs.sh deploy
+
+aws-ui:  ## port-forward the Dagster UI on AWS to http://127.0.0.1:3000
+	./scripts/dagster-ecs.sh ui
+
+aws-teardown:  ## delete the Dagster stack, then the txviz stack; says what is kept
+	./scripts/dagster-ecs.sh teardown --all

@@ -34,6 +34,11 @@ ldconfig -p 2>/dev/null | grep -q 'libgomp\.so\.1' || packages+=(libgomp1)
 if [ "$want_browser" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
   packages+=(chromium)
 fi
+# The full test run also starts a throwaway PostgreSQL server, RDS's stand-in for the production
+# Dagster instance (txviz_pipeline_tests/support/postgres.py).
+if [ "$want_browser" = 1 ] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  packages+=(postgresql)
+fi
 if [ "${#packages[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
