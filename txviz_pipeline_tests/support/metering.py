@@ -42,10 +42,10 @@ class Meter:
     records: list[bytes] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def note(self, body: bytes) -> None:
+    def note(self, at: float, body: bytes) -> None:
         request = json.loads(body)
         data = [base64.b64decode(r["Data"]) for r in request.get("Records", [])]
-        put = Put(time.monotonic(), request["DeliveryStreamName"], len(data), sum(map(len, data)))
+        put = Put(at, request["DeliveryStreamName"], len(data), sum(map(len, data)))
         with self.lock:
             self.puts.append(put)
             self.records.extend(data)
@@ -102,10 +102,12 @@ class MeteringProxy:
             protocol_version = "HTTP/1.1"
 
             def _forward(self) -> None:
+                # When the request line and headers are in: the body follows in the same burst.
+                arrived = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if self.headers.get("X-Amz-Target") == PUT_RECORD_BATCH:
-                    meter.note(body)
+                    meter.note(arrived, body)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
                 headers["Host"] = self.headers.get("Host", f"{LOCALHOST}:{upstream}")
                 conn = http.client.HTTPConnection(LOCALHOST, upstream, timeout=60)
