@@ -179,6 +179,9 @@ def firehose_replay(
             "duration_s": round(result.duration_s, 3),
             "started_at": result.started_at,
             "resumed_from_row": result.resumed_from_row,
+            # A part of a replay in parts: its rows start here, and it sent to this stream.
+            "first_row": result.first_row,
+            "stream": result.stream,
             "events": _events_table(events),
         }
     )
