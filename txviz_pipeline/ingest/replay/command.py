@@ -135,7 +135,10 @@ def _replay_parts(settings: Settings, dataset: Path, options: ReplayOptions) -> 
     for number, outcome in sorted(outcomes.items()):
         name = part_replay_id(options.replay_id, number, options.parts)
         if isinstance(outcome, Exception):
-            say(f"part {number} ({name}) stopped: {outcome}; resume it with --part {number}")
+            say(
+                f"part {number} ({name}) stopped: {outcome}; resume it with the same CSV and "
+                f"--replay-id {options.replay_id} --parts {options.parts} --part {number}"
+            )
             status = EXIT_STOPPED
             continue
         print(
