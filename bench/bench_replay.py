@@ -246,6 +246,9 @@ def child_main(dataset: str, raw_opts: str) -> None:
     opts = json.loads(raw_opts)
     factory = null_firehose if opts.pop("null_sink", False) else None
     factory = metered_null_firehose if opts.pop("metered_sink", False) else factory
+    if opts.get("parts", 1) > 1:
+        print(json.dumps(_parts_child(Path(dataset), ReplayOptions(resume=False, **opts), factory)))
+        return
     result = replay(
         Path(dataset),
         Settings.from_env(),
@@ -253,6 +256,27 @@ def child_main(dataset: str, raw_opts: str) -> None:
         client_factory=factory,
     )
     print(json.dumps({k: v for k, v in result.__dict__.items() if not isinstance(v, tuple)}))
+
+
+def _parts_child(dataset: Path, options: Any, factory: Any) -> dict:
+    """Every part at once, as ``txviz replay --parts`` runs them; one result for them all."""
+    from txviz_pipeline.ingest.replay.fanout import replay_parts
+
+    started = time.monotonic()
+    outcomes = replay_parts(dataset, Settings.from_env(), options, "bench", client_factory=factory)
+    failed = [o for o in outcomes.values() if isinstance(o, Exception)]
+    if failed:
+        raise SystemExit(f"parts failed: {failed}")
+    duration = time.monotonic() - started
+    rows = sum(o.rows for o in outcomes.values())
+    nbytes = sum(o.bytes for o in outcomes.values())
+    startup = max(o.startup_s for o in outcomes.values())
+    return {
+        "rows": rows,
+        "duration_s": duration,
+        "startup_s": startup,
+        "mib_per_s": nbytes / duration / 2**20,
+    }
 
 
 def quota_metered(settings: Settings, work: Path, dataset: Path, rows: int, procs: dict) -> None:
@@ -275,7 +299,8 @@ def quota_metered(settings: Settings, work: Path, dataset: Path, rows: int, proc
     span = total["last"] - total["first"]
     rate = q["rows"] / (q["duration_s"] - q["startup_s"])
     print(
-        f"(b') {q['rows']:,} rows at the default quota into a null sink: {rate:,.0f} rec/s, "
+        f"(b') {q['rows']:,} rows at the default quota into a null sink "
+        f"({procs.get('parts', 1)} part(s)): {rate:,.0f} rec/s, "
         f"{total['bytes'] / span / 2**20:.3f} MiB/s from first to last call "
         f"({total['bytes'] / span / quota:.3f}x the quota); busiest 1-s window "
         f"{worst['bytes'] / 2**20:.3f} MiB = {worst['bytes'] / quota:.3f}x the quota "
@@ -300,6 +325,7 @@ def main() -> None:
         action="store_true",
         help="only (b') into a metered null sink: throughput and the busiest second",
     )
+    parser.add_argument("--parts", type=int, default=1, help="with --quota-only: a replay in parts")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -341,7 +367,7 @@ def main() -> None:
 
         procs = {"processes": args.processes}
         if args.quota_only:
-            quota_metered(settings, work, dataset, args.rows, procs)
+            quota_metered(settings, work, dataset, args.rows, {**procs, "parts": args.parts})
             return
         unlimited = {"max_records_per_s": None, "max_bytes_per_s": None, "max_requests_per_s": None}
         rows: list[tuple[str, int, float, float | None, str]] = []

@@ -39,7 +39,12 @@ from txviz_pipeline.ingest.replay.endpoint import (
 from txviz_pipeline.ingest.replay.errors import ReplayError, ReplayStopped
 from txviz_pipeline.ingest.replay.options import ReplayOptions
 from txviz_pipeline.ingest.replay.parts import Part
-from txviz_pipeline.ingest.replay.plan import MAX_BATCH_BYTES, BatchPlanner, Dataset
+from txviz_pipeline.ingest.replay.plan import (
+    MAX_BATCH_BYTES,
+    MAX_TAG_BYTES,
+    BatchPlanner,
+    Dataset,
+)
 from txviz_pipeline.ingest.replay.pool import Pool, WorkerSetup
 from txviz_pipeline.ingest.replay.progress import ReplayEvent, ReplayProgress, Tracker
 from txviz_pipeline.ingest.replay.ratelimit import Limits, RateLimiter
@@ -173,7 +178,7 @@ def replay(
         dataset,
         start_row,
         end_row,
-        max_records=options.max_batch_records,
+        max_records=part.batch_records(options.max_batch_records, _record_bytes(dataset)),
         speed=options.speed,
         max_lead_s=options.max_lead_s,
     )
@@ -254,6 +259,12 @@ def replay(
         result.records_per_s,
     )
     return result
+
+
+def _record_bytes(dataset: Dataset) -> float:
+    """Average bytes a record: from the manifest, with room for the replay_id tag."""
+    rows, nbytes = dataset.rows, dataset.manifest.get("bytes")
+    return nbytes / rows + MAX_TAG_BYTES if rows and isinstance(nbytes, int) else 0.0
 
 
 def _note_row_ids(checkpoint: Checkpoint, planner: BatchPlanner) -> None:

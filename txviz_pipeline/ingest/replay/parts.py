@@ -22,6 +22,8 @@ from txviz_pipeline.ingest.replay.ratelimit import Limits
 from txviz_pipeline.settings import Settings
 
 MAX_PARTS = 64
+# A part cuts its calls small enough for this many a second within its byte share.
+CALLS_PER_SECOND = 10
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,15 @@ class Part:
         slot = (number - 1) % len(streams)
         sharing = len(range(slot, parts, len(streams)))
         return cls(number, parts, streams[slot], limits.share(sharing))
+
+    def batch_records(self, max_records: int, record_bytes: float) -> int:
+        """Records per call for a part: a tenth of its byte share at most. The limiter admits
+        whole calls into each metered second, so calls near a part's share would leave most
+        of it unused (one 250 KB call fits four times into 1.25 MiB/s, not five)."""
+        share = self.limits.bytes_per_s
+        if self.parts == 1 or not share or record_bytes <= 0:
+            return max_records
+        return max(1, min(max_records, int(share / CALLS_PER_SECOND / record_bytes)))
 
     def rows(self, total: int) -> tuple[int, int]:
         """This part's dataset rows [first, end) of the first ``total`` rows."""

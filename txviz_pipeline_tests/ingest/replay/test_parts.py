@@ -136,3 +136,15 @@ def _tiny_dataset(tmp_path):
     from txviz_pipeline_tests.ingest.replay.data import write_dataset
 
     return write_dataset(tmp_path / "ds", 10)
+
+
+def test_a_part_cuts_calls_to_a_tenth_of_its_share():
+    quota = Limits(bytes_per_s=5 * 1024 * 1024)
+    whole = Part.of(None, 1, quota, Settings())
+    assert whole.batch_records(500, 600.0) == 500  # a whole replay keeps its batch size
+    quarter = Part.of(1, 4, quota, Settings())
+    assert quarter.batch_records(500, 600.0) == 218  # 1.25 MiB/s / 10 / 600 B
+    assert quarter.batch_records(100, 600.0) == 100
+    assert quarter.batch_records(500, 0.0) == 500  # no size known: as asked
+    unlimited = Part.of(1, 4, Limits(bytes_per_s=None), Settings())
+    assert unlimited.batch_records(500, 600.0) == 500
