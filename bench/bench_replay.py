@@ -59,6 +59,25 @@ def null_firehose(settings: Settings) -> NullFirehose:
     return NullFirehose()
 
 
+class MeteredNullFirehose(NullFirehose):
+    """A null sink that notes each call's time, records and bytes in a file per process (under
+    ``$TXVIZ_BENCH_METER_DIR``): the limiter's output with no server in the way."""
+
+    def __init__(self) -> None:
+        folder = Path(os.environ["TXVIZ_BENCH_METER_DIR"])
+        self._log = open(folder / f"{os.getpid()}.log", "a")  # noqa: SIM115 (the worker's life)
+
+    def put_record_batch(self, DeliveryStreamName: str, Records: list) -> dict:  # noqa: N803
+        nbytes = sum(len(r["Data"]) for r in Records)
+        self._log.write(f"{time.monotonic()} {len(Records)} {nbytes}\n")
+        self._log.flush()
+        return super().put_record_batch(DeliveryStreamName, Records)
+
+
+def metered_null_firehose(settings: Settings) -> MeteredNullFirehose:
+    return MeteredNullFirehose()
+
+
 # --- data -----------------------------------------------------------------------------------
 
 
@@ -226,6 +245,10 @@ def child_main(dataset: str, raw_opts: str) -> None:
 
     opts = json.loads(raw_opts)
     factory = null_firehose if opts.pop("null_sink", False) else None
+    factory = metered_null_firehose if opts.pop("metered_sink", False) else factory
+    if opts.get("parts", 1) > 1:
+        print(json.dumps(_parts_child(Path(dataset), ReplayOptions(resume=False, **opts), factory)))
+        return
     result = replay(
         Path(dataset),
         Settings.from_env(),
@@ -233,6 +256,56 @@ def child_main(dataset: str, raw_opts: str) -> None:
         client_factory=factory,
     )
     print(json.dumps({k: v for k, v in result.__dict__.items() if not isinstance(v, tuple)}))
+
+
+def _parts_child(dataset: Path, options: Any, factory: Any) -> dict:
+    """Every part at once, as ``txviz replay --parts`` runs them; one result for them all."""
+    from txviz_pipeline.ingest.replay.fanout import replay_parts
+
+    started = time.monotonic()
+    outcomes = replay_parts(dataset, Settings.from_env(), options, "bench", client_factory=factory)
+    failed = [o for o in outcomes.values() if isinstance(o, Exception)]
+    if failed:
+        raise SystemExit(f"parts failed: {failed}")
+    duration = time.monotonic() - started
+    rows = sum(o.rows for o in outcomes.values())
+    nbytes = sum(o.bytes for o in outcomes.values())
+    startup = max(o.startup_s for o in outcomes.values())
+    return {
+        "rows": rows,
+        "duration_s": duration,
+        "startup_s": startup,
+        "mib_per_s": nbytes / duration / 2**20,
+    }
+
+
+def quota_metered(settings: Settings, work: Path, dataset: Path, rows: int, procs: dict) -> None:
+    """(b') into a metered null sink: throughput at the default quota and the largest totals
+    any one-second window (aligned on whole seconds, or sliding) of the calls held."""
+    from txviz_pipeline_tests.support.metering import Meter, Put
+
+    folder = work / "meter"
+    folder.mkdir()
+    os.environ["TXVIZ_BENCH_METER_DIR"] = str(folder)
+    q = run_replay_child(settings, dataset, rows, metered_sink=True, **procs)
+    meter = Meter()
+    for log in folder.iterdir():
+        for line in log.read_text().splitlines():
+            at, records, nbytes = line.split()
+            meter.puts.append(Put(float(at), "null", int(records), int(nbytes)))
+    worst = meter.per_second()
+    (total,) = meter.totals().values()
+    quota = 5 * 1024 * 1024
+    span = total["last"] - total["first"]
+    rate = q["rows"] / (q["duration_s"] - q["startup_s"])
+    print(
+        f"(b') {q['rows']:,} rows at the default quota into a null sink "
+        f"({procs.get('parts', 1)} part(s)): {rate:,.0f} rec/s, "
+        f"{total['bytes'] / span / 2**20:.3f} MiB/s from first to last call "
+        f"({total['bytes'] / span / quota:.3f}x the quota); busiest 1-s window "
+        f"{worst['bytes'] / 2**20:.3f} MiB = {worst['bytes'] / quota:.3f}x the quota "
+        f"({worst['requests']:.0f} calls, {worst['records']:,.0f} records)"
+    )
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -247,6 +320,12 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=None)
     parser.add_argument("--stack", choices=["moto", "embedded"], default="moto")
     parser.add_argument("--data", choices=["auto", "sparkov", "synthetic"], default="auto")
+    parser.add_argument(
+        "--quota-only",
+        action="store_true",
+        help="only (b') into a metered null sink: throughput and the busiest second",
+    )
+    parser.add_argument("--parts", type=int, default=1, help="with --quota-only: a replay in parts")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -287,6 +366,9 @@ def main() -> None:
         )
 
         procs = {"processes": args.processes}
+        if args.quota_only:
+            quota_metered(settings, work, dataset, args.rows, {**procs, "parts": args.parts})
+            return
         unlimited = {"max_records_per_s": None, "max_bytes_per_s": None, "max_requests_per_s": None}
         rows: list[tuple[str, int, float, float | None, str]] = []
 

@@ -83,6 +83,7 @@ MODE_ENV = "TXVIZ_MODE"
 MOTO_PORT_ENV = "TXVIZ_MOTO_PORT"
 DAGSTER_PORT_ENV = "TXVIZ_DAGSTER_PORT"
 DASHBOARD_PORT_ENV = "TXVIZ_DASHBOARD_PORT"
+SHARD_STREAMS_ENV = "TXVIZ_SHARD_STREAMS"
 # The processor's HMAC key for card tokens (lambda/handler.py reads the same variable).
 CARD_TOKEN_ENV = "TXVIZ_CARD_TOKEN_KEY"
 # The Firehose processor the embedded stack runs (default: the repo's lambda/handler.py).
@@ -124,6 +125,9 @@ class Settings:
     endpoint_url: str | None = None
     bucket: str = BUCKET
     delivery_stream: str = DELIVERY_STREAM
+    # More delivery streams with the same processor and destination, for a replay in parts
+    # that needs more than one stream's quota (comma-separated in TXVIZ_SHARD_STREAMS).
+    shard_streams: tuple[str, ...] = ()
     # Local, git-ignored working folder: NDJSON, checkpoints, the local SPICE, DAGSTER_HOME.
     home: Path = field(default_factory=lambda: REPO_ROOT / ".txviz")
     mode: str = "embedded"
@@ -168,6 +172,9 @@ class Settings:
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             bucket=env.get("TXVIZ_BUCKET", BUCKET),
             delivery_stream=env.get("TXVIZ_DELIVERY_STREAM", DELIVERY_STREAM),
+            shard_streams=tuple(
+                name.strip() for name in env.get(SHARD_STREAMS_ENV, "").split(",") if name.strip()
+            ),
             home=Path(env.get("TXVIZ_HOME", REPO_ROOT / ".txviz")),
             mode=mode,
             state_store=state_store,
@@ -201,6 +208,11 @@ class Settings:
                 for name, (variable, default) in FRAUD_THRESHOLDS.items()
             },
         )
+
+    @property
+    def delivery_streams(self) -> tuple[str, ...]:
+        """Every stream a replay may send to: the delivery stream first, then the shards."""
+        return (self.delivery_stream, *self.shard_streams)
 
     @property
     def embedded(self) -> bool:

@@ -42,6 +42,7 @@ from txviz_pipeline.settings import (
     MOTO_PORT_ENV,
     QUARANTINE_PREFIX,
     REPO_ROOT,
+    SHARD_STREAMS_ENV,
     Settings,
     embedded_env,
 )
@@ -235,7 +236,11 @@ def _info(home: Path, state: dict[str, Any], resources: dict[str, Any]) -> Stack
 
 
 def _provision(home: Path, port: int) -> dict[str, Any]:
-    return provision(Settings.from_env(embedded_env(port, home)))
+    env = embedded_env(port, home)
+    # Shard streams for a replay in parts are the user's choice, from the environment.
+    if os.environ.get(SHARD_STREAMS_ENV):
+        env[SHARD_STREAMS_ENV] = os.environ[SHARD_STREAMS_ENV]
+    return provision(Settings.from_env(env))
 
 
 # --- public API ----------------------------------------------------------------------------------

@@ -130,22 +130,22 @@ def _role(s: Settings, created: list[str]) -> str:
     return arn
 
 
-def _delivery_stream(s: Settings, role_arn: str, created: list[str]) -> str:
+def _delivery_stream(s: Settings, role_arn: str, created: list[str], name: str) -> str:
     firehose = aws.client("firehose", s)
     wanted = extended_s3_config(s, role_arn)
     try:
-        desc = firehose.describe_delivery_stream(DeliveryStreamName=s.delivery_stream)[
+        desc = firehose.describe_delivery_stream(DeliveryStreamName=name)[
             "DeliveryStreamDescription"
         ]
     except ClientError as exc:
         if _error_code(exc) != "ResourceNotFoundException":
             raise
         arn = firehose.create_delivery_stream(
-            DeliveryStreamName=s.delivery_stream,
+            DeliveryStreamName=name,
             DeliveryStreamType="DirectPut",
             ExtendedS3DestinationConfiguration=wanted,
         )["DeliveryStreamARN"]
-        created.append(f"firehose {s.delivery_stream}")
+        created.append(f"firehose {name}")
         return arn
     current = desc["Destinations"][0].get("ExtendedS3DestinationDescription", {})
     keys = (
@@ -158,12 +158,12 @@ def _delivery_stream(s: Settings, role_arn: str, created: list[str]) -> str:
     if any(current.get(k) != wanted[k] for k in keys):
         # A stream left with other settings (an older run, a manual edit) is brought back in line.
         firehose.update_destination(
-            DeliveryStreamName=s.delivery_stream,
+            DeliveryStreamName=name,
             CurrentDeliveryStreamVersionId=desc["VersionId"],
             DestinationId=desc["Destinations"][0]["DestinationId"],
             ExtendedS3DestinationUpdate=wanted,
         )
-        created.append(f"firehose {s.delivery_stream} (destination updated)")
+        created.append(f"firehose {name} (destination updated)")
     return desc["DeliveryStreamARN"]
 
 
@@ -239,12 +239,14 @@ def _glue(s: Settings, created: list[str]) -> None:
 
 
 def provision(s: Settings) -> dict[str, Any]:
-    """Create (or converge) bucket, IAM role, delivery stream, SNS topic (with its SQS queue on
+    """Create (or converge) bucket, IAM role, delivery stream(s), SNS topic (with its SQS queue on
     the embedded stack) and Glue table."""
     created: list[str] = []
     _bucket(s, created)
     role_arn = _role(s, created)
-    stream_arn = _delivery_stream(s, role_arn, created)
+    stream_arn = _delivery_stream(s, role_arn, created, s.delivery_stream)
+    # Shards of a replay in parts: the same processor, bucket and prefixes.
+    shard_arns = [_delivery_stream(s, role_arn, created, name) for name in s.shard_streams]
     topic_arn = _topic(s, created)
     if s.embedded:
         queue_url = alerts_queue(s, topic_arn, created)
@@ -254,6 +256,7 @@ def provision(s: Settings) -> dict[str, Any]:
         "bucket": s.bucket,
         "delivery_stream": s.delivery_stream,
         "delivery_stream_arn": stream_arn,
+        "shard_stream_arns": shard_arns,
         "role_arn": role_arn,
         "processor_arn": processor_arn(s),
         "alerts_topic_arn": topic_arn,

@@ -31,7 +31,10 @@ def test_assets_form_one_lineage(repo):
     ]
     # The fraud model learns from the curated Parquet, beside the serving branch.
     model = ["transactions_parquet", "fraud_model", "published_fraud_model"]
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == set(chain + model)
+    # A replay in parts is planned from the same NDJSON, then sent as firehose_replay runs.
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == set(chain + model) | {
+        "replay_parts_plan"
+    }
     for line in (chain, model):
         for upstream, downstream in zip(line, line[1:], strict=False):
             parents = graph.get(dg.AssetKey(downstream)).parent_keys
@@ -60,6 +63,8 @@ def test_jobs_sensors_schedules(repo):
     jobs = {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")}
     assert jobs == {
         "replay_transactions_job",
+        "replay_in_parts_job",
+        "replay_part_job",
         "process_landing_job",
         "refresh_spice_job",
         "train_fraud_model_job",
@@ -72,6 +77,7 @@ def test_jobs_sensors_schedules(repo):
         "check_evaluation_sensor",
         "run_failure_alert_sensor",
         "fraud_activity_sensor",
+        "replay_parts_sensor",
     }
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
     schedules = {s.name: s for s in repo.schedule_defs}

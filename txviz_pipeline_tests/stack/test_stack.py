@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -315,3 +316,24 @@ def test_the_stack_is_private_to_its_owner(fake_stack: StackInfo):
     status = Path(f"/proc/{fake_stack.pid}/status").read_text()
     (umask,) = [line.split()[1] for line in status.splitlines() if line.startswith("Umask:")]
     assert int(umask, 8) == 0o077
+
+
+def test_shard_streams_get_the_same_processor_and_destination(fake_stack: StackInfo, clients):
+    """Last in this module: it leaves a second stream behind."""
+    s3, firehose = clients
+    shard = f"{STREAM}-2"
+    s = dataclasses.replace(fake_stack.settings, shard_streams=(shard,))
+    result = provision.provision(s)
+    assert f"firehose {shard}" in result["created"] and len(result["shard_stream_arns"]) == 1
+
+    def destination(name: str) -> dict:
+        desc = firehose.describe_delivery_stream(DeliveryStreamName=name)
+        return desc["DeliveryStreamDescription"]["Destinations"][0][
+            "ExtendedS3DestinationDescription"
+        ]
+
+    assert destination(shard) == destination(STREAM)
+    put(firehose, b'{"n":7}\n', stream=shard)
+    [body] = objects(s3, settings.BUCKET, settings.LANDING_PREFIX).values()
+    assert body == b'{"N":7}\n'  # through the processor, into the same landing zone
+    assert provision.provision(s)["created"] == []

@@ -40,16 +40,18 @@ def check_replay_config(run_config: dict[str, Any]) -> None:
     that converts and then replays would have replaced the previous dataset before a bad
     replay option (speed NaN, processes 0) was seen. The conversion checks them first.
     """
-    raw = run_config.get("ops", {}).get(firehose_replay.op.name, {}).get("config")
-    if raw is None:
-        return
-    try:
-        ReplayConfig(**raw)
-    except ValidationError as exc:
-        bad = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise dg.Failure(
-            f"firehose_replay config refused, nothing converted or replayed: {bad}"
-        ) from None
+    # replay_parts_plan (defs/ingest/parts.py) takes the same options for a replay in parts.
+    for op in (firehose_replay.op.name, "replay_parts_plan"):
+        raw = run_config.get("ops", {}).get(op, {}).get("config")
+        if raw is None:
+            continue
+        try:
+            ReplayConfig(**raw)
+        except ValidationError as exc:
+            bad = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise dg.Failure(f"{op} config refused, nothing converted or replayed: {bad}") from None
 
 
 def resolve_source(source_csv: str, allowed: tuple[Path, ...]) -> Path:
@@ -184,6 +186,9 @@ def firehose_replay(
             "duration_s": round(result.duration_s, 3),
             "started_at": result.started_at,
             "resumed_from_row": result.resumed_from_row,
+            # A part of a replay in parts: its rows start here, and it sent to this stream.
+            "first_row": result.first_row,
+            "stream": result.stream,
             "events": _events_table(events),
         }
     )

@@ -23,7 +23,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,13 @@ from txviz_pipeline.ingest.replay.endpoint import (
 )
 from txviz_pipeline.ingest.replay.errors import ReplayError, ReplayStopped
 from txviz_pipeline.ingest.replay.options import ReplayOptions
-from txviz_pipeline.ingest.replay.plan import MAX_BATCH_BYTES, BatchPlanner, Dataset
+from txviz_pipeline.ingest.replay.parts import Part
+from txviz_pipeline.ingest.replay.plan import (
+    MAX_BATCH_BYTES,
+    MAX_TAG_BYTES,
+    BatchPlanner,
+    Dataset,
+)
 from txviz_pipeline.ingest.replay.pool import Pool, WorkerSetup
 from txviz_pipeline.ingest.replay.progress import ReplayEvent, ReplayProgress, Tracker
 from txviz_pipeline.ingest.replay.ratelimit import Limits, RateLimiter
@@ -82,6 +88,8 @@ class ReplayResult:
     dead_lettered: int  # rows of this replay in dead letters now, earlier runs included
     started_at: str  # when the first run of this replay began (UTC, ISO 8601)
     events: tuple[ReplayEvent, ...] = ()
+    first_row: int = 0  # the first dataset row of this replay (a part's range starts there)
+    stream: str = ""  # the delivery stream it sent to
 
 
 def new_replay_id() -> str:
@@ -99,6 +107,7 @@ def replay(
     unreachable_after_s: float = UNREACHABLE_AFTER_S,
 ) -> ReplayResult:
     """Send the dataset's rows to the settings' delivery stream; resumes a known replay_id.
+    With ``options.parts``, send part ``options.part`` only (see ``parts``).
 
     ``client_factory`` builds each worker's Firehose client instead of the default one; it must
     be picklable (a module-level function). Raises ``ReplayStopped`` if Firehose stays
@@ -107,10 +116,17 @@ def replay(
     options = options or ReplayOptions()
     clock = time.monotonic
     dataset = Dataset.open(dataset_dir)
-    replay_id = options.replay_id or new_replay_id()
+    try:
+        part = Part.of(options.part, options.parts, options.limits(), settings)
+        replay_id = part.replay_id(options.replay_id or new_replay_id())
+    except ValueError as exc:
+        raise ReplayError(str(exc)) from None
+    settings = replace(settings, delivery_stream=part.stream)
     s3 = replay_s3_client(settings)
     store = checkpoint_store(options.checkpoint_store, settings, s3)
-    end_row = dataset.rows if options.rows is None else min(options.rows, dataset.rows)
+    first_row, end_row = part.rows(
+        dataset.rows if options.rows is None else min(options.rows, dataset.rows)
+    )
 
     checkpoint = store.load(replay_id) if options.resume else None
     if checkpoint is not None and (
@@ -123,8 +139,8 @@ def replay(
             "use a new replay id or resume=False to start over"
         )
     if checkpoint is None:
-        checkpoint = Checkpoint(replay_id, str(dataset.path), dataset.rows)
-    start_row = checkpoint.next_row
+        checkpoint = Checkpoint(replay_id, str(dataset.path), dataset.rows, next_row=first_row)
+    start_row = max(checkpoint.next_row, first_row)
     checkpoint.rows_limit = options.rows
     checkpoint.dataset = str(dataset.path)
     checkpoint.dataset_fingerprint = dataset.fingerprint
@@ -152,17 +168,17 @@ def replay(
         on_progress=on_progress,
         clock=clock,
         on_event=on_event,
-        stall_after_s=stall_after(options.limits()),
+        stall_after_s=stall_after(part.limits),
     )
     tracker.event(
-        "resumed" if start_row else "started",
+        "resumed" if start_row > first_row else "started",
         f"replay {replay_id}: rows {start_row:,}..{end_row:,} of {dataset.path}",
     )
     planner = BatchPlanner(
         dataset,
         start_row,
         end_row,
-        max_records=options.max_batch_records,
+        max_records=part.batch_records(options.max_batch_records, _record_bytes(dataset)),
         speed=options.speed,
         max_lead_s=options.max_lead_s,
     )
@@ -177,7 +193,7 @@ def replay(
             settings=settings,
             replay_id=replay_id,
             retry=RetryPolicy(options.max_attempts, options.backoff_base_s, options.backoff_cap_s),
-            limiter=RateLimiter.shared(options.limits(), ctx),
+            limiter=RateLimiter.shared(part.limits, ctx),
             reach=Reachability.shared(unreachable_after_s, ctx),
             client_factory=client_factory,
         )
@@ -196,6 +212,8 @@ def replay(
     dl_prefix = checkpoint.dead_letter_prefix
     manifest_key = f"{REPLAY_PREFIX}{replay_id}/manifest.json"
     manifest = manifest_of(dataset.manifest, options, checkpoint, start_row, end_row)
+    manifest.update(first_row=first_row, part=part.number, parts=part.parts, stream=part.stream)
+    manifest["limits"] = asdict(part.limits)
     try:
         s3.put_object(
             Bucket=settings.bucket,
@@ -227,6 +245,8 @@ def replay(
         dead_lettered=checkpoint.dead_lettered,
         started_at=checkpoint.started_at,
         events=tuple(tracker.events),
+        first_row=first_row,
+        stream=part.stream,
     )
     logger.info(
         "replay %s: %d rows (%d sent, %d retried, %d failed) in %.1f s, %.0f rec/s",
@@ -239,6 +259,12 @@ def replay(
         result.records_per_s,
     )
     return result
+
+
+def _record_bytes(dataset: Dataset) -> float:
+    """Average bytes a record: from the manifest, with room for the replay_id tag."""
+    rows, nbytes = dataset.rows, dataset.manifest.get("bytes")
+    return nbytes / rows + MAX_TAG_BYTES if rows and isinstance(nbytes, int) else 0.0
 
 
 def _note_row_ids(checkpoint: Checkpoint, planner: BatchPlanner) -> None:
@@ -339,7 +365,7 @@ def manifest_of(
         "first_event_time": dataset_manifest.get("first_event_time"),
         "last_event_time": dataset_manifest.get("last_event_time"),
         "rows_requested": cp.rows_limit,
-        "rows": cp.next_row,  # dataset rows 0..rows-1 were accepted or dead-lettered
+        "rows": cp.next_row,  # rows first_row..rows-1 were accepted or dead-lettered
         "first_row_id": cp.first_row_id,
         "last_row_id": cp.last_row_id,
         "complete": cp.complete,

@@ -91,6 +91,8 @@ def _replay(settings: Settings, path: Path, options: ReplayOptions) -> int:
     keep_freed_memory()  # the command's own process, so the allocator may be tuned for it
     conversion = convert_csv_to_ndjson(path, dataset)
     print(f"converted {conversion.rows_out:,} rows ({conversion.rejected:,} rejected) to {dataset}")
+    if options.parts > 1 and options.part is None:
+        return _replay_parts(settings, dataset, options)
     columns = [
         TextColumn("replay"),
         BarColumn(),
@@ -119,6 +121,36 @@ def _replay(settings: Settings, path: Path, options: ReplayOptions) -> int:
         )
         return EXIT_DEAD_LETTERS
     return EXIT_OK
+
+
+def _replay_parts(settings: Settings, dataset: Path, options: ReplayOptions) -> int:
+    """Every part at once, one process each; one line per part, then the worst outcome."""
+    from txviz_pipeline.ingest.replay.fanout import replay_parts
+    from txviz_pipeline.ingest.replay.parts import part_replay_id
+
+    assert options.replay_id is not None  # options_of names every replay
+    print(f"replay {options.replay_id}: {options.parts} parts, one process each")
+    outcomes = replay_parts(dataset, settings, options, options.replay_id)
+    status = EXIT_OK
+    for number, outcome in sorted(outcomes.items()):
+        name = part_replay_id(options.replay_id, number, options.parts)
+        if isinstance(outcome, Exception):
+            say(
+                f"part {number} ({name}) stopped: {outcome}; resume it with the same CSV and "
+                f"--replay-id {options.replay_id} --parts {options.parts} --part {number}"
+            )
+            status = EXIT_STOPPED
+            continue
+        print(
+            f"part {number} ({name}, rows {outcome.first_row:,}..) to {outcome.stream}: "
+            f"{outcome.rows:,} rows in {outcome.duration_s:.1f}s "
+            f"({outcome.mib_per_s:.2f} MiB/s), {outcome.dead_lettered:,} in dead letters"
+        )
+        if outcome.dead_lettered and status == EXIT_OK:
+            status = EXIT_DEAD_LETTERS
+    if status == EXIT_DEAD_LETTERS:
+        say("dead letters are left: resend each part's with --resend-dead-letters <its name>")
+    return status
 
 
 def _permanent(n: int) -> str:

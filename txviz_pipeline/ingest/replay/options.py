@@ -8,9 +8,10 @@ import argparse
 import types
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from txviz_pipeline.ingest.replay.checkpoint import validate_replay_id
+from txviz_pipeline.ingest.replay.parts import MAX_PARTS
 from txviz_pipeline.ingest.replay.plan import MAX_BATCH_RECORDS
 from txviz_pipeline.ingest.replay.ratelimit import (
     DEFAULT_BYTES_PER_S,
@@ -69,6 +70,20 @@ class ReplayOptions(BaseModel):
         description="Name of this replay; re-running with the same name resumes from its "
         "checkpoint (empty: a new name).",
     )
+    parts: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_PARTS,
+        description="Split the replay into this many row ranges, each sent by its own run "
+        "with an equal share of its stream's quota (at most 64).",
+    )
+    part: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_PARTS,
+        description="With parts: the one part (1..parts) this run sends, as replay "
+        "<replay_id>.part-<part>-of-<parts>. Empty: every part, each in its own run.",
+    )
     resume: bool = Field(default=True, description="Continue from the replay's checkpoint.")
     resend_dead_letters: str | None = Field(
         default=None,
@@ -121,6 +136,12 @@ class ReplayOptions(BaseModel):
     @classmethod
     def replay_id_is_a_name(cls, value: str | None) -> str | None:
         return validate_replay_id(value) if value else None
+
+    @model_validator(mode="after")
+    def part_is_one_of_the_parts(self) -> ReplayOptions:
+        if self.part is not None and self.part > self.parts:
+            raise ValueError(f"part {self.part} is not one of 1..{self.parts}")
+        return self
 
     def limits(self) -> Limits:
         return Limits(self.max_records_per_s, self.max_bytes_per_s, self.max_requests_per_s)

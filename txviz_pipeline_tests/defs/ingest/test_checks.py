@@ -29,7 +29,7 @@ def dataset(path: Path) -> Path:
     return path
 
 
-def replay_stand_in(dataset_dir: Path) -> dg.AssetsDefinition:
+def replay_stand_in(dataset_dir: Path, **more: object) -> dg.AssetsDefinition:
     """firehose_replay as the replay reports it, without sending: the test lands the rows."""
 
     @dg.asset(key=firehose_replay.key)
@@ -40,6 +40,7 @@ def replay_stand_in(dataset_dir: Path) -> dg.AssetsDefinition:
                 "rows_total": ROWS,
                 "dataset_dir": dg.MetadataValue.path(str(dataset_dir)),
                 "duration_s": 1.0,
+                **more,
             }
         )
 
@@ -60,9 +61,9 @@ def land(settings, ok_rows: list[int], failed_rows: list[int]) -> None:
     )
 
 
-def reconcile(dataset_dir: Path) -> tuple[bool, dg.AssetCheckEvaluation]:
+def reconcile(dataset_dir: Path, **more: object) -> tuple[bool, dg.AssetCheckEvaluation]:
     result = dg.materialize(
-        [replay_stand_in(dataset_dir), replay_reconciles],
+        [replay_stand_in(dataset_dir, **more), replay_reconciles],
         resources={"aws": AwsResource(), "guards": GuardsResource(reconcile_wait_s=0)},
         raise_on_error=False,
     )
@@ -90,3 +91,12 @@ def test_replay_fails_and_names_the_missing_rows(moto_settings, tmp_path):
     assert meta["missing"] == 2
     assert meta["missing_row_ids"] == "3, 7"
     assert "MISSING 2 rows: row_id 3, 7" in evaluation.description
+
+
+def test_a_part_reconciles_its_own_rows(moto_settings, tmp_path):
+    """Part 2 of 2 sent rows 5..9: they landed, and rows 0..4 (part 1's) are not its missing."""
+    land(moto_settings, ok_rows=[5, 6, 7, 8, 9], failed_rows=[])
+    success, evaluation = reconcile(dataset(tmp_path / "ds"), first_row=5)
+    assert success and evaluation.passed, evaluation.description
+    meta = {k: v.value for k, v in evaluation.metadata.items()}
+    assert (meta["rows"], meta["landed_ok"], meta["missing"]) == (5, 5, 0)

@@ -37,6 +37,7 @@ def run(tmp_path: Path, replay_config: dict) -> dg.ExecuteInProcessResult:
         ({"processes": 0}, "processes: Input should be greater than or equal to 1"),
         ({"processes": 65}, "processes: Input should be less than or equal to 64"),
         ({"resend_dead_letters": "../x"}, "resend_dead_letters: Value error, invalid replay id"),
+        ({"parts": 2, "part": 3}, "Value error, part 3 is not one of 1..2"),
     ],
 )
 def test_bad_replay_options_fail_before_the_dataset_is_replaced(

@@ -61,3 +61,26 @@ def test_a_complete_replay_exits_zero_and_says_nothing_on_stderr(tmp_path, monke
     monkeypatch.setattr(api, "replay", lambda *a, **k: result(0))
     assert run_replay(settings, small_csv(tmp_path), ReplayOptions(replay_id="r-1")) == EXIT_OK
     assert capsys.readouterr().err == ""
+
+
+def test_parts_end_in_one_line_each_and_the_worst_status(tmp_path, monkeypatch, capsys):
+    from txviz_pipeline.ingest.replay import fanout
+    from txviz_pipeline.ingest.replay.command import EXIT_STOPPED
+    from txviz_pipeline.ingest.replay.errors import ReplayError
+
+    settings = Settings(home=tmp_path / "home", endpoint_url="http://127.0.0.1:1")
+    asked = {}
+
+    def parts(dataset, settings, options, base):
+        asked.update(parts=options.parts, base=base)
+        return {1: result(0), 2: ReplayError("Firehose unreachable")}
+
+    monkeypatch.setattr(fanout, "replay_parts", parts)
+    status = run_replay(settings, small_csv(tmp_path), ReplayOptions(replay_id="r", parts=2))
+    assert status == EXIT_STOPPED and asked == {"parts": 2, "base": "r"}
+    out, err = capsys.readouterr()
+    assert "part 1 (r.part-1-of-2, rows 0..) to " in out
+    assert err == (
+        "txviz replay: part 2 (r.part-2-of-2) stopped: Firehose unreachable; resume it with "
+        "the same CSV and --replay-id r --parts 2 --part 2\n"
+    )
