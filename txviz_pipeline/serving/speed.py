@@ -41,7 +41,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from txviz_pipeline.compaction.compact import ARRIVAL_HOUR_FMT, parse_landing_lines
+from txviz_pipeline.compaction import ARRIVAL_HOUR_FMT, parse_landing_lines
 from txviz_pipeline.s3objects import iter_keys
 from txviz_pipeline.serving.queries import DATASET_COLUMNS
 from txviz_pipeline.serving.spice import curated_schema, curated_table
