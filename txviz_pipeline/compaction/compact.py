@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 PARQUET_COMPRESSION = "zstd"
 # Rows parsed, de-duplicated and written at a time: one Parquet row group each.
-BATCH_ROWS = 65_536
+BATCH_ROWS = 16_384
 # Objects are small (one Firehose delivery each) and S3 latency dominates: fetch a few at once,
 # but never more than this many bytes at a time (a Firehose object can reach 128 MiB).
 FETCH_THREADS = 8
@@ -169,7 +169,7 @@ def _remove_uncommitted(s3, bucket: str, state: HourState) -> int:
         if k not in keep
     ]
     for key in stale:
-        log.warning("%s: deleting %s, which no committed run wrote", state.partition, key)
+        log.warning("%s: deleting %s, which the manifest does not name", state.partition, key)
         s3.delete_object(Bucket=bucket, Key=key)
     return sum(1 for k in stale if k.endswith(".parquet"))
 

@@ -17,7 +17,10 @@ from txviz_pipeline.compaction import (
     landing_arrow_schema,
     parse_landing_lines,
 )
+from txviz_pipeline.compaction.compact import FETCH_WINDOW_BYTES, _windows
 from txviz_pipeline.compaction.layout import manifest_key, state_prefix
+from txviz_pipeline.compaction.records import LineTally, landing_batches
+from txviz_pipeline.s3objects import S3Object
 from txviz_pipeline.schema import LANDING_FIELDS
 from txviz_pipeline.schema import landing_record_problem as check_landing_record
 from txviz_pipeline_tests.compaction.records import landing_record, ndjson
@@ -82,6 +85,23 @@ def test_curated_keys_are_hive_style_and_validate():
     for bad in ("2026/11/27", "2026-11-27-09", "2026/11/27/9", "2026/13/27/09"):
         with pytest.raises(ValueError, match="YYYY/MM/DD/HH"):
             curated_part_key(bad)
+
+
+def test_batches_are_bounded_and_lose_no_line():
+    lines = [orjson.dumps(landing_record(i)) for i in range(23)] + [b"bad"]
+    tally = LineTally()
+    batches = list(landing_batches(lines, 10, tally))
+    assert [b.num_rows for b in batches] == [10, 10, 3]
+    assert (tally.lines, tally.bad) == (24, 1)
+
+
+def test_fetch_windows_bound_objects_and_bytes():
+    objects = [S3Object(f"k{i}", size, None) for i, size in enumerate([1, 1, 30 << 20, 5 << 20])]
+    objects += [S3Object(f"s{i}", 1, None) for i in range(10)]
+    windows = [[o.key for o in w] for w in _windows(objects)]
+    assert windows[:2] == [["k0", "k1", "k2"], ["k3", "s0", "s1", "s2", "s3", "s4", "s5", "s6"]]
+    assert windows[2:] == [["s7", "s8", "s9"]]
+    assert all(sum(o.size for o in w) <= FETCH_WINDOW_BYTES for w in _windows(objects))
 
 
 # --- against a moto server over HTTP --------------------------------------------------------
