@@ -32,6 +32,9 @@ ERROR_PREFIX_TEMPLATE = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/M
 # Records of failed processor invocations (the handler raised or timed out): written raw.
 PROCESSING_FAILED_PREFIX = "errors/processing-failed/"
 CURATED_PREFIX = "curated/transactions/"
+# Per arrival hour, what compaction has already merged into curated/ (manifest and trans_num
+# digests). Outside CURATED_PREFIX, so Glue, Athena and the SPICE never read it as data.
+COMPACTION_STATE_PREFIX = "curated/_compaction/"
 REPLAY_PREFIX = "replays/"
 # On AWS, the NDJSON dataset a conversion stages for the replay: <prefix><dataset>/part-*.ndjson
 # and manifest.json, so a replay on another machine (an ECS task) reads what the conversion wrote.

@@ -95,7 +95,7 @@ def _feature_rows(history, frame: pd.DataFrame) -> tuple[list[list[float]], list
 
 
 def read_curated(settings: Settings) -> pd.DataFrame:
-    """The COLUMNS of every curated Parquet file in the pipeline bucket."""
+    """The COLUMNS of every curated Parquet file in the pipeline bucket, one row per trans_num."""
     s3 = aws.client("s3", settings)
     tables = [
         pq.read_table(io.BytesIO(_body(s3, settings.bucket, key)), columns=list(COLUMNS))
@@ -103,7 +103,10 @@ def read_curated(settings: Settings) -> pd.DataFrame:
     ]
     if not tables:
         return pd.DataFrame({c: [] for c in COLUMNS})
-    return pd.concat((t.to_pandas() for t in tables), ignore_index=True)
+    frame = pd.concat((t.to_pandas() for t in tables), ignore_index=True)
+    # One row per trans_num, the earliest arrival hour's, as the SPICE dataset keeps: a record
+    # delivered again in a later hour, or a part a stopped compaction left, counts once.
+    return frame.drop_duplicates("trans_num", keep="first", ignore_index=True)
 
 
 def _body(s3, bucket: str, key: str) -> bytes:

@@ -22,7 +22,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from txviz_pipeline.compaction.compact import ARRIVAL_HOUR_COLUMN
+from txviz_pipeline.compaction import ARRIVAL_HOUR_COLUMN
 from txviz_pipeline.schema import LANDING_FIELDS
 from txviz_pipeline.settings import GLUE_DATABASE, GLUE_TABLE
 

@@ -21,7 +21,7 @@ Cheap on every refresh (``SpeedLayer`` lives as long as the dashboard process):
   Firehose's ``YYYY/MM/dd/HH/`` keys), one ListObjectsV2 per hour, and fetches only keys it has
   not seen; a key's parsed rows are kept in memory;
 - rows the SPICE holds are dropped from memory for good (the SPICE only grows: landing is
-  append-only and compaction rewrites an hour with a superset), and a key whose rows are all in
+  append-only and compaction only adds parts to an hour), and a key whose rows are all in
   the SPICE is remembered by name only; keys of hours that leave the window are forgotten.
 
 The same S3 calls work on AWS. Landing objects older than the window are not read: an hour that
@@ -41,7 +41,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from txviz_pipeline.compaction.compact import ARRIVAL_HOUR_FMT, parse_landing_lines
+from txviz_pipeline.compaction import ARRIVAL_HOUR_FMT, parse_landing_lines
 from txviz_pipeline.s3objects import iter_keys
 from txviz_pipeline.serving.queries import add_trino_functions, dataset_sql
 from txviz_pipeline.serving.spice import curated_schema, curated_table

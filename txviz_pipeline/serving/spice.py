@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from txviz_pipeline import aws
-from txviz_pipeline.compaction.compact import ARRIVAL_HOUR_COLUMN, landing_arrow_schema
+from txviz_pipeline.compaction import ARRIVAL_HOUR_COLUMN, landing_arrow_schema
 from txviz_pipeline.private_files import private_dir
 from txviz_pipeline.s3objects import iter_keys
 from txviz_pipeline.serving.queries import (

@@ -15,7 +15,7 @@ import pytest
 from cardstore import MemoryCardStore
 from records import process_records
 
-from txviz_pipeline.compaction.compact import parse_landing_lines
+from txviz_pipeline.compaction import parse_landing_lines
 from txviz_pipeline.fraud import dataset
 from txviz_pipeline.generator.sparkov import generate_csv
 from txviz_pipeline.ingest.convert import convert_csv_to_ndjson

@@ -9,14 +9,15 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from txviz_pipeline.compaction import curated_key, parse_landing_lines
-from txviz_pipeline.compaction.compact import dedupe_and_sort
+from txviz_pipeline.compaction import curated_part_key, parse_landing_lines
+from txviz_pipeline.compaction.records import sort_by_event_time
 
 
 def parquet_bytes(records: list[dict[str, Any]]) -> bytes:
     table, bad = parse_landing_lines([orjson.dumps(r) for r in records])
     assert bad == 0
-    table, _ = dedupe_and_sort(table)
+    assert len(set(table.column("trans_num").to_pylist())) == table.num_rows
+    table = sort_by_event_time(table)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue().to_pybytes()
@@ -24,7 +25,7 @@ def parquet_bytes(records: list[dict[str, Any]]) -> bytes:
 
 def put_curated(s3, bucket: str, partition_key: str, records: list[dict[str, Any]]) -> str:
     """Write records as the curated file of ``partition_key`` (like compaction does)."""
-    key = curated_key(partition_key)
+    key = curated_part_key(partition_key)
     s3.put_object(Bucket=bucket, Key=key, Body=parquet_bytes(records))
     return key
 
