@@ -107,3 +107,32 @@ def test_read_partition_counts_every_repeat_and_every_failure_reason(moto_settin
         "no reason given": 2,
         "unreadable error record": 2,
     }
+
+
+@pytest.mark.integration
+def test_read_partition_reads_only_what_compaction_has_not_merged(moto_settings):
+    """A run checks its new objects; repeats are found against the hour's compacted rows."""
+    from txviz_pipeline.compaction import compact_partition
+    from txviz_pipeline.compaction.hourstate import HourStore
+
+    s3 = aws.client("s3", moto_settings)
+    bucket = moto_settings.bucket
+    s3.create_bucket(Bucket=bucket)
+    first = [orjson.dumps(landing_record(c * 32)) for c in "ab"]
+    s3.put_object(Bucket=bucket, Key=f"landing/{HOUR}/obj-1", Body=b"\n".join(first) + b"\n")
+    compact_partition(moto_settings, HOUR)
+    # Delivered later: a repeat of a compacted record, a new one twice, and a broken line.
+    later = [orjson.dumps(landing_record(c * 32)) for c in "acc"] + [b"{broken"]
+    s3.put_object(Bucket=bucket, Key=f"landing/{HOUR}/obj-2", Body=b"\n".join(later) + b"\n")
+
+    hour = HourStore(s3, bucket, HOUR)
+    state = hour.load()
+    report = read_partition(s3, bucket, HOUR, state, hour.load_trans_nums(state))
+    assert (report.objects, report.objects_compacted) == (1, 1)
+    assert (report.lines, report.records, report.unparseable) == (4, 3, 1)
+    assert report.duplicates == 2
+    assert report.hour_records == 5
+    assert report.bad_record_rate == pytest.approx(1 / 6)
+    # Without the manifest, the whole hour is read, as before its first compaction.
+    whole = read_partition(s3, bucket, HOUR)
+    assert (whole.objects, whole.records, whole.duplicates) == (2, 5, 2)
