@@ -138,13 +138,17 @@ def build_event(
     stream_arn: str, region: str, records: list[dict[str, bytes]], arrival_ms: int
 ) -> dict[str, Any]:
     """AWS's Firehose transformation event for ``records``."""
+    invocation = uuid.uuid4()
+    # One random part per delivery: a uuid4 per record was 3 % of the server's CPU, and the
+    # index already tells a delivery's records apart.
+    salt = invocation.hex[:12]
     return {
-        "invocationId": str(uuid.uuid4()),
+        "invocationId": str(invocation),
         "deliveryStreamArn": stream_arn,
         "region": region,
         "records": [
             {
-                "recordId": f"{arrival_ms}{i:06d}{uuid.uuid4().hex[:12]}",
+                "recordId": f"{arrival_ms}{i:06d}{salt}",
                 "approximateArrivalTimestamp": arrival_ms,
                 "data": base64.b64encode(r["Data"]).decode("ascii"),
             }

@@ -7,7 +7,8 @@ destination has an enabled Lambda processor, the delivery behaves like AWS's:
 
 * the processor's ``handler`` gets AWS's transformation event (base64 records with recordId and
   approximateArrivalTimestamp) and its response is checked against AWS's contract, both in
-  :mod:`txviz_pipeline.stack.lambda_runtime`;
+  :mod:`txviz_pipeline.stack.lambda_runtime`; the stack server runs the processor in a process
+  of its own (:mod:`txviz_pipeline.stack.processor_process`, given to :func:`install`);
 * ``Ok`` records' decoded data is concatenated into one object per rendered Prefix: with dynamic
   partitioning enabled, ``!{partitionKeyFromLambda:KEY}`` takes each record's
   ``metadata.partitionKeys`` (txviz's processor routes by ``zone``: ``landing/`` or

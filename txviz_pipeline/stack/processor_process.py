@@ -19,6 +19,8 @@ original stdout; the processor's own prints go to stderr (the server log).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import pickle
@@ -43,6 +45,8 @@ log = logging.getLogger(__name__)
 
 MODULE = "txviz_pipeline.stack.processor_process"
 STOP_TIMEOUT_S = 5.0
+# Linux's default limit for an unprivileged pipe (/proc/sys/fs/pipe-max-size).
+PIPE_BYTES = 1 << 20
 
 
 class ProcessorProcess:
@@ -65,6 +69,8 @@ class ProcessorProcess:
         self._close_locked()
         to_child, from_parent = os.pipe()
         to_parent, from_child = os.pipe()
+        for fd in (from_parent, from_child):
+            _widen(fd)
         try:
             # Same environment as the server: processor path, card-token key, model bucket.
             self._proc = subprocess.Popen(
@@ -112,6 +118,13 @@ class ProcessorProcess:
                 self._proc.kill()
                 self._proc.wait()
             self._proc = None
+
+
+def _widen(fd: int) -> None:
+    """Let a whole delivery (about 350 KB for 500 records) fit in the pipe: with the default
+    64 KB each message took several writes, each waiting for the other process to read."""
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def serve(requests: Connection, replies: Connection) -> None:

@@ -3,7 +3,8 @@
 Run as ``python -m txviz_pipeline.stack.server --port P --home H`` (``control.up`` does this, and
 sets its environment: MOTO_PORT, the card-token key).
 Besides moto's API it serves ``GET /txviz/processor-stats``: per-stream processor counters as JSON.
-Stops cleanly on SIGTERM or SIGINT.
+The Firehose processor runs in a child process (``processor_process``), on the second core.
+Stops cleanly, with that child, on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
