@@ -86,13 +86,16 @@ class ProcessorProcess:
     def invoke(self, arn: str, event: dict[str, Any]) -> list[Outcome]:
         """:func:`lambda_runtime.invoke` in the processor process; same results and errors."""
         with self._lock:
-            self._ensure_started()
+            try:
+                self._ensure_started()
+            except OSError as exc:
+                raise InvocationError(ERR_FUNCTION, f"cannot start the processor: {exc}") from exc
             assert self._requests is not None and self._replies is not None
             try:
                 self._requests.send((arn, event))
                 reply = self._replies.recv()
             except (EOFError, OSError) as exc:
-                code = self._proc.wait(timeout=STOP_TIMEOUT_S) if self._proc else None
+                code = _exit_status(self._proc)
                 self._close_locked()
                 raise InvocationError(
                     ERR_FUNCTION, f"the processor process exited (status {code}): {exc!r}"
@@ -118,6 +121,16 @@ class ProcessorProcess:
                 self._proc.kill()
                 self._proc.wait()
             self._proc = None
+
+
+def _exit_status(proc: subprocess.Popen[bytes] | None) -> int | None:
+    """The status of a process whose pipe just closed (it may take a moment to exit)."""
+    if proc is None:
+        return None
+    try:
+        return proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def _widen(fd: int) -> None:
