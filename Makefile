@@ -15,6 +15,7 @@ test-fast:  ## unit and integration tests only
 bench:  ## the benchmarks in bench/ (numbers for the README)
 	.venv/bin/python bench/bench_convert.py
 	.venv/bin/python bench/bench_replay.py
+	.venv/bin/python bench/bench_stack.py
 	.venv/bin/python bench/bench_processor.py
 	.venv/bin/python bench/bench_scorer.py
 	.venv/bin/python bench/bench_fraud.py

@@ -10,7 +10,7 @@ not fit Lambda's 6 MB response to short quarantine lines (``response_limit``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +78,7 @@ def entry_size(res: Result) -> int:
 
 def fit_response(
     results: list[Result],
-    originals: list[str],
+    originals: Sequence[str],
     twins: list[int | None],
     budget: int,
     shorten: Callable[[Result], Result],

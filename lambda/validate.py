@@ -123,6 +123,11 @@ def _reject_constant(name: str) -> None:
     raise RecordError("bad_value", f"{name} is not a number JSON allows")
 
 
+# One decoder for every record: json.loads with an argument builds a new one per call, which
+# was 3 % of the processor's time.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def parse_line(line: bytes) -> dict[str, Any]:
     """Decode one NDJSON line (trailing newline optional) into a JSON object, or RecordError."""
     if line.endswith(b"\n"):
@@ -134,7 +139,9 @@ def parse_line(line: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as err:
         raise RecordError("not_utf8", f"record is not UTF-8 (byte {err.start})") from None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        if text.startswith("\ufeff"):  # what json.loads refuses before decoding
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        obj = _DECODER.decode(text)
     except RecordError:
         raise
     except RecursionError:

@@ -3,7 +3,8 @@
 Run as ``python -m txviz_pipeline.stack.server --port P --home H`` (``control.up`` does this, and
 sets its environment: MOTO_PORT, the card-token key).
 Besides moto's API it serves ``GET /txviz/processor-stats``: per-stream processor counters as JSON.
-Stops cleanly on SIGTERM or SIGINT.
+The Firehose processor runs in a child process (``processor_process``), on the second core.
+Stops cleanly, with that child, on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -60,11 +61,15 @@ def serve(port: int, home: Path | None = None) -> None:
     )
     from werkzeug.serving import make_server
 
-    from txviz_pipeline.stack import lambda_runtime, processor_hook
+    from txviz_pipeline.stack import gc_tuning, lambda_runtime, processor_hook
+    from txviz_pipeline.stack.processor_process import ProcessorProcess
 
-    processor_hook.install()
+    processor = ProcessorProcess()
+    processor.start()
+    processor_hook.install(processor.invoke)
     app = with_stats_route(DomainDispatcherApplication(create_backend_app))
     server = make_server(LOCALHOST, port, app, threaded=True, request_handler=MotoRequestHandler)
+    gc_tuning.settle()
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     log.info(
@@ -80,6 +85,7 @@ def serve(port: int, home: Path | None = None) -> None:
         log.info("stopping on %s", stop)
     finally:
         server.server_close()
+        processor.close()
     log.info("stopped")
 
 
