@@ -110,9 +110,31 @@ def label(pid: int) -> str | None:
     if "multiprocessing.spawn" in text:
         parent = label(parent_of(pid))
         if parent == "Dagster code server":
-            return "Dagster runs (started by the code server)"
+            return f"Dagster run {running_step(pid) or '?'}"
         return f"{parent} worker" if parent else None
     return next((name for name, needle in LABELS if needle in text), None)
+
+
+def running_step(pid: int) -> str | None:
+    """The step a Dagster run process is executing: the compute log file it has open."""
+    try:
+        targets = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:
+        return None
+    logs = [Path(t) for t in targets if "compute_logs" in t and t.endswith((".out", ".err"))]
+    # .../storage/<run_id>/compute_logs/<log key>.out: the run names the job (see job_names).
+    return logs[0].parent.parent.name if logs else None
+
+
+def job_names(dagster_home: Path) -> dict[str, str]:
+    """run id -> job name, from the demo instance's run storage (SQLite)."""
+    import sqlite3
+
+    db = dagster_home / "history" / "runs.db"
+    if not db.exists():
+        return {}
+    with sqlite3.connect(db) as con:
+        return dict(con.execute("SELECT run_id, pipeline_name FROM runs"))
 
 
 def parent_of(pid: int) -> int:
@@ -171,6 +193,7 @@ def main() -> None:
             # The demo stops its own servers (in their own sessions) on SIGTERM; give it time.
             stop_group(demo.pid, timeout=120)
         demo_text = log.read_text()
+        jobs = job_names(Path(home) / "dagster")
 
     if done_at is None:
         sys.exit(f"not every row in SPICE after {args.timeout:.0f} s: {counts} of {expected:,}")
@@ -187,7 +210,12 @@ def main() -> None:
         print(f"| the replay alone (launched → ended) | {replay_s:.1f} s |")
         print(f"| whole graph / replay alone | {done_at / replay_s:.2f} |")
     print(f"| rows in SPICE / distinct trans_num | {rows:,} / {distinct:,} of {expected:,} |")
-    for name, peak in sorted(peaks.items(), key=lambda kv: -kv[1]):
+    by_job: dict[str, float] = {}
+    for name, peak in peaks.items():
+        run_id = name.removeprefix("Dagster run ")
+        name = f"Dagster run of {jobs[run_id]}" if run_id in jobs else name
+        by_job[name] = max(by_job.get(name, 0.0), peak)
+    for name, peak in sorted(by_job.items(), key=lambda kv: -kv[1]):
         print(f"| peak RSS, {name} | {peak:,.0f} MiB |")
     if not rows == distinct == expected:
         sys.exit("SPICE does not hold every row exactly once")
