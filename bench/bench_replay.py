@@ -12,6 +12,10 @@ Rows of the table:
   (d) replay() into a null sink (a client that accepts everything instantly): the client side
 Each replay runs in a child process whose process tree (workers included) is sampled for
 memory; "peak MB" is the summed PSS of the tree, so pages shared after fork count once.
+
+One file, over 400 lines, on purpose: a benchmark is run as a script from a clean checkout, and
+its rows share one server, one dataset and one memory sampler, so the reader sees every
+baseline and what it measures in one place.
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ mirror the local sidebar: event days, category and state narrow every visual; a 
 infra/template.yaml holds this definition in its ``QuickSightAnalysis`` and
 ``QuickSightDashboard`` resources (quicksight_template.py writes them; a test fails while the
 template's copy differs from this module).
+
+One file, a little over 400 lines, on purpose: it is the sheet, read top to bottom as the
+dashboard reads, and ``TWINS`` must sit beside the visuals it names. The JSON building blocks
+they share live in quicksight_visuals.py.
 """
 
 from __future__ import annotations
