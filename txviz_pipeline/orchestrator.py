@@ -19,15 +19,23 @@ from txviz_pipeline.settings import DAGSTER_PORT_ENV, LOCALHOST, REPO_ROOT, Sett
 LOCATION_NAME = "txviz_pipeline"
 
 # One run at a time per landing hour (an older run must not overwrite a newer hour's Parquet)
-# and one SPICE refresh at a time (each swaps the whole local SPICE file).
+# and one SPICE refresh at a time (each swaps the whole local SPICE file). The queue is checked
+# every second (Dagster's default is 5): each landing and SPICE run waits in it on the way from
+# a landed record to the dashboard. Sensors are evaluated in threads, each on its own cadence:
+# a slow tick (the fraud sensor reading a busy minute of landing objects) never delays the
+# landing sensor's next one.
 DAGSTER_YAML = """\
 telemetry:
   enabled: false
+sensors:
+  use_threads: true
+  num_workers: 4
 run_coordinator:
   module: dagster.core.run_coordinator
   class: QueuedRunCoordinator
   config:
     max_concurrent_runs: 4
+    dequeue_interval_seconds: 1
     tag_concurrency_limits:
       - key: dagster/partition
         value:

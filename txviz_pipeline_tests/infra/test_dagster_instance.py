@@ -90,6 +90,14 @@ def test_queue_limits_match_the_local_instance():
     )
 
 
+def test_sensors_tick_in_threads_on_aws_as_locally():
+    """A slow sensor (the fraud sensor at volume) must not hold the landing sensor back."""
+    local = yaml.safe_load(orchestrator.DAGSTER_YAML)["sensors"]
+    assert production_config()["sensors"] == local
+    assert local["use_threads"] is True
+    assert local["num_workers"] >= 2
+
+
 def test_workspace_loads_the_code_server_over_grpc():
     workspace = yaml.safe_load((DAGSTER_DIR / "workspace.yaml").read_text())
     [location] = workspace["load_from"]

@@ -7,6 +7,7 @@ import dagster as dg
 from txviz_pipeline.defs.landing.checks import assess, evaluation
 from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.resources import AwsResource, GuardsResource
+from txviz_pipeline.defs.waiting import waiting_run
 from txviz_pipeline.landing.scanner import s3_lister, scan_landing
 
 
@@ -15,26 +16,37 @@ from txviz_pipeline.landing.scanner import s3_lister, scan_landing
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Lists recent landing hours against the keys already seen; requests one "
-    "process_landing_job run per hour with new objects.",
+    "process_landing_job run per hour with new objects, unless a run of that hour is still "
+    "waiting to start (it will read them).",
 )
 def landing_objects_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
     settings = aws.settings()
     lister = s3_lister(aws.client("s3"), settings.bucket)
     result = scan_landing(lister, context.cursor)
-    run_requests = [
-        dg.RunRequest(
-            # The run key names exactly which objects this run was asked for, so a repeated
-            # evaluation (e.g. after a daemon restart before the cursor was saved) is deduplicated.
-            run_key=f"{partition}:{_digest(keys)}",
-            partition_key=partition,
-            tags={"txviz/new_objects": str(len(keys))},
+    run_requests = []
+    for partition, keys in result.new_keys.items():
+        waiting = waiting_run(context.instance, process_landing_job.name, partition)
+        if waiting is not None:
+            # It reads every object of the hour not compacted yet when it starts: these too.
+            context.log.info(
+                "%d new objects in %s for waiting run %s", len(keys), partition, waiting
+            )
+            continue
+        run_requests.append(
+            dg.RunRequest(
+                # The run key names exactly which objects this run was asked for, so a repeated
+                # evaluation (e.g. after a daemon restart before the cursor was saved) is
+                # deduplicated.
+                run_key=f"{partition}:{_digest(keys)}",
+                partition_key=partition,
+                tags={"txviz/new_objects": str(len(keys))},
+            )
         )
-        for partition, keys in result.new_keys.items()
-    ]
     if not run_requests:
-        return dg.SensorResult(
-            skip_reason=f"no new objects ({result.listed} listed)", cursor=result.cursor
-        )
+        reason = f"no new objects ({result.listed} listed)"
+        if result.new_keys:
+            reason = f"{result.new_count} new objects, all for runs waiting to start"
+        return dg.SensorResult(skip_reason=reason, cursor=result.cursor)
     context.log.info("%d new objects in %s", result.new_count, ", ".join(sorted(result.new_keys)))
     return dg.SensorResult(run_requests=run_requests, cursor=result.cursor)
 

@@ -4,7 +4,9 @@ Locally every tick with new Parquet requests a refresh (the DuckDB SPICE has no 
 a burst of compactions (a replay catching up many hours) shares one refresh: the sensor requests
 at most one per TXVIZ_SPICE_MIN_REFRESH_INTERVAL_MINUTES and holds later Parquet back, unseen,
 until the interval has passed, so the last compaction of a burst is never dropped. The refresh
-itself still passes the daily budget guard (serving/spice_budget.py).
+itself still passes the daily budget guard (serving/spice_budget.py). Either way, new Parquet
+found while a refresh is still waiting to start goes to that refresh, which reads every curated
+file when it starts (see defs/waiting.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import dagster as dg
 from txviz_pipeline.defs.compaction.assets import transactions_parquet
 from txviz_pipeline.defs.resources import AwsResource
 from txviz_pipeline.defs.serving.jobs import refresh_spice_job
+from txviz_pipeline.defs.waiting import waiting_run
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,15 @@ class Step:
     cursor: str
 
 
-def coalesce(cursor: str | None, latest: int | None, now: float, min_interval_s: float) -> Step:
-    """Decide on the newest transactions_parquet materialization (its storage id ``latest``).
+def coalesce(
+    cursor: str | None,
+    latest: int | None,
+    now: float,
+    min_interval_s: float,
+    waiting: str | None = None,
+) -> Step:
+    """Decide on the newest transactions_parquet materialization (its storage id ``latest``);
+    ``waiting``: a refresh run that has not started yet, which will read that Parquet too.
 
     The cursor holds two numbers: the storage id the last request covered and when it was made.
     """
@@ -42,6 +52,12 @@ def coalesce(cursor: str | None, latest: int | None, now: float, min_interval_s:
     unchanged = cursor or json.dumps({"seen": seen, "requested_at": requested_at})
     if latest is None or latest <= seen:
         return Step(None, "no new Parquet since the last SPICE refresh", unchanged)
+    if waiting is not None:
+        return Step(
+            None,
+            f"new Parquet goes to refresh run {waiting}, which has not started yet",
+            json.dumps({"seen": latest, "requested_at": requested_at}),
+        )
     if requested_at is not None and now - requested_at < min_interval_s:
         due = datetime.fromtimestamp(requested_at + min_interval_s, UTC)
         return Step(
@@ -66,7 +82,8 @@ def compaction_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
     records = context.instance.fetch_materializations(transactions_parquet.key, limit=1).records
     latest = records[0].storage_id if records else None
     interval_s = 0.0 if settings.embedded else settings.spice_min_refresh_interval_minutes * 60
-    step = coalesce(context.cursor, latest, time.time(), interval_s)
+    waiting = waiting_run(context.instance, refresh_spice_job.name)
+    step = coalesce(context.cursor, latest, time.time(), interval_s, waiting)
     if step.run_key is None:
         return dg.SensorResult(skip_reason=step.reason, cursor=step.cursor)
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=step.run_key)], cursor=step.cursor)

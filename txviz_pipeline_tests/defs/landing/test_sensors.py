@@ -5,9 +5,11 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
+from dagster._core.utils import make_new_run_id
 
 from txviz_pipeline import aws
 from txviz_pipeline.defs.ingest.jobs import replay_transactions_job
+from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.landing.sensors import landing_freshness_sensor, landing_objects_sensor
 from txviz_pipeline.defs.resources import AwsResource, GuardsResource
 
@@ -87,3 +89,49 @@ def test_freshness_sensor_warns_while_a_started_replay_lands_nothing(moto_settin
         assert event.description == "no replay running"
         # Unchanged state records nothing new.
         assert not freshness_tick(instance, cursor="fresh").asset_events
+
+
+def add_run(instance: dg.DagsterInstance, job_name: str, status, partition=None) -> str:
+    """A run of ``job_name`` recorded in the instance with ``status``, as the queue leaves it."""
+    run_id = make_new_run_id()
+    tags = {"dagster/partition": partition} if partition else {}
+    instance.add_run(dg.DagsterRun(job_name=job_name, run_id=run_id, status=status, tags=tags))
+    return run_id
+
+
+@pytest.mark.integration
+def test_new_objects_of_an_hour_go_to_its_run_waiting_to_start(moto_settings):
+    s3 = aws.client("s3", moto_settings)
+    s3.create_bucket(Bucket=moto_settings.bucket)
+    hour = datetime.now(UTC).strftime("%Y/%m/%d/%H")
+    other = "2026/01/01/00"
+    resources = {"aws": AwsResource()}
+
+    def tick(instance, cursor):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+        return landing_objects_sensor(context)
+
+    with dg.instance_for_test() as instance:
+        # (A QUEUED run needs a code location's origin; NOT_STARTED is the next status, before
+        # its step reads anything, like QUEUED and STARTING.)
+        queued = add_run(instance, process_landing_job.name, dg.DagsterRunStatus.NOT_STARTED, hour)
+        add_run(instance, process_landing_job.name, dg.DagsterRunStatus.STARTING, other)
+        s3.put_object(Bucket=moto_settings.bucket, Key=f"landing/{hour}/obj-1", Body=b"{}\n")
+        first = tick(instance, None)
+        # The queued run of the hour reads obj-1 when it starts: no second run waits behind it.
+        assert not first.run_requests
+        assert "waiting to start" in first.skip_reason.skip_message
+
+        # Once that run has started it may have listed the hour already: new objects need a run.
+        instance.handle_run_event(
+            queued,
+            dg.DagsterEvent(
+                event_type_value=dg.DagsterEventType.RUN_START.value, job_name="process_landing_job"
+            ),
+        )
+        assert instance.get_run_by_id(queued).status == dg.DagsterRunStatus.STARTED
+        s3.put_object(Bucket=moto_settings.bucket, Key=f"landing/{hour}/obj-2", Body=b"{}\n")
+        second = tick(instance, first.cursor)
+        (request,) = second.run_requests
+        assert request.partition_key == hour
+        assert request.tags["txviz/new_objects"] == "1"  # obj-1 went to the waiting run

@@ -4,6 +4,7 @@ import json
 
 import dagster as dg
 import pytest
+from dagster._core.utils import make_new_run_id
 
 from txviz_pipeline.defs.compaction.assets import transactions_parquet
 from txviz_pipeline.defs.resources import AwsResource
@@ -70,6 +71,35 @@ def test_on_aws_a_burst_of_compactions_requests_one_refresh(on_aws):
         assert all("waits for the next SPICE refresh" in s and "one per 60 min" in s for s in skips)
         # The cursor stays two numbers however long the burst.
         assert set(json.loads(cursor)) == {"seen", "requested_at"}
+
+
+def test_new_parquet_goes_to_a_refresh_waiting_to_start():
+    with dg.instance_for_test() as instance:
+        compacted(instance, "2026/11/27/09")
+        first = tick(instance, EMBEDDED, None)
+        (request,) = first.run_requests
+        # The requested refresh is waiting in the queue when the next hour is compacted: it
+        # reads every curated file when it starts, so no second refresh queues behind it.
+        run_id = make_new_run_id()
+        instance.add_run(
+            dg.DagsterRun(
+                job_name=refresh_spice_job.name,
+                run_id=run_id,
+                status=dg.DagsterRunStatus.NOT_STARTED,
+                tags={"dagster/sensor_name": compaction_sensor.name},
+            )
+        )
+        compacted(instance, "2026/11/27/10")
+        folded = tick(instance, EMBEDDED, first.cursor)
+        assert not list(folded.run_requests)
+        assert run_id in folded.skip_message
+        assert tick(instance, EMBEDDED, folded.cursor).run_requests == []  # nothing held back
+
+        # Once it has started, it may have read the files already: the next Parquet needs one.
+        instance.report_run_failed(instance.get_run_by_id(run_id))
+        compacted(instance, "2026/11/27/11")
+        (again,) = tick(instance, EMBEDDED, folded.cursor).run_requests
+        assert again.run_key != request.run_key
 
 
 def test_coalescing_holds_later_parquet_until_the_interval_passes():

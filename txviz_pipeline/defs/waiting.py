@@ -1,0 +1,30 @@
+"""Runs that are waiting to start: a sensor folds new work into one instead of queueing more.
+
+A landing run reads every object of its hour that compaction has not merged, and a SPICE refresh
+reads every curated file, when its step starts, not when it was requested. So a run that is
+still queued (or launching) will already cover whatever a sensor finds now: requesting another
+would only add a run that starts later and finds nothing new. With one run at a time per hour
+(and per SPICE), this keeps at most one run running and one waiting, whatever the sensor's
+cadence, instead of a queue that grows with every tick during a replay.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+# Statuses before the run's step reads anything: queued, handed to the launcher, or starting.
+WAITING = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+]
+
+
+def waiting_run(
+    instance: dg.DagsterInstance, job_name: str, partition: str | None = None
+) -> str | None:
+    """The id of a run of ``job_name`` (of ``partition``, if given) that has not started yet."""
+    tags = {"dagster/partition": partition} if partition is not None else {}
+    filters = dg.RunsFilter(job_name=job_name, statuses=WAITING, tags=tags)
+    runs = instance.get_run_records(filters=filters, limit=1)
+    return runs[0].dagster_run.run_id if runs else None
