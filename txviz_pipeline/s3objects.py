@@ -15,6 +15,7 @@ class S3Object(NamedTuple):
     key: str
     size: int
     last_modified: datetime
+    etag: str = ""  # changes whenever the object is written again
 
 
 def iter_objects(s3: Any, bucket: str, prefix: str) -> Iterator[S3Object]:
@@ -22,7 +23,7 @@ def iter_objects(s3: Any, bucket: str, prefix: str) -> Iterator[S3Object]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             if not obj["Key"].endswith("/"):
-                yield S3Object(obj["Key"], obj["Size"], obj["LastModified"])
+                yield S3Object(obj["Key"], obj["Size"], obj["LastModified"], obj.get("ETag", ""))
 
 
 def iter_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:

@@ -23,9 +23,11 @@ def parquet_bytes(records: list[dict[str, Any]]) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def put_curated(s3, bucket: str, partition_key: str, records: list[dict[str, Any]]) -> str:
-    """Write records as the curated file of ``partition_key`` (like compaction does)."""
-    key = curated_part_key(partition_key)
+def put_curated(
+    s3, bucket: str, partition_key: str, records: list[dict[str, Any]], part: int = 0
+) -> str:
+    """Write records as the ``part``-th curated file of ``partition_key`` (like compaction)."""
+    key = curated_part_key(partition_key, part)
     s3.put_object(Bucket=bucket, Key=key, Body=parquet_bytes(records))
     return key
 

@@ -137,3 +137,58 @@ def test_foreign_parquet_fails_clearly_and_keeps_the_old_spice(moto_settings, s3
         refresh_local_spice(moto_settings)
     assert count(moto_settings.spice_path) == 5
     assert spice_dir_names(moto_settings) == ["transactions.duckdb"]
+
+
+def spice_rows(path) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("SELECT * FROM transactions ORDER BY trans_num").fetchall()
+    finally:
+        con.close()
+
+
+def test_a_refresh_reads_only_new_files_and_equals_a_full_build(moto_settings, s3):
+    bucket = moto_settings.bucket
+    records = [landing_record(i) for i in range(60)]
+    put_curated(s3, bucket, HOUR_B, records[:20])
+    first = refresh_local_spice(moto_settings)
+    assert (first.extended, first.files_read, first.rows) == (False, 1, 20)
+
+    # A second part of the hour, and an earlier hour that arrives later, holding a copy of a
+    # loaded record (the SPICE must now keep that earlier copy, as DATASET_SQL does) and a copy
+    # of a record in the same new batch.
+    put_curated(s3, bucket, HOUR_B, records[20:40], part=1)
+    early_copy = {**records[5], "processed_at": "2026-11-27T09:59:59Z"}
+    put_curated(s3, bucket, HOUR_A, [*records[40:60], early_copy])
+    late_copy = {**records[45], "processed_at": "2026-11-27T10:30:00Z"}
+    put_curated(s3, bucket, HOUR_B, [late_copy], part=2)
+    second = refresh_local_spice(moto_settings)
+    assert (second.extended, second.files_read, second.files) == (True, 3, 4)
+    assert (second.source_rows, second.rows, second.duplicates_removed) == (62, 60, 2)
+    extended = spice_rows(moto_settings.spice_path)
+
+    moto_settings.spice_path.unlink()
+    full = refresh_local_spice(moto_settings)
+    assert (full.extended, full.files_read, full.rows, full.source_rows) == (False, 4, 60, 62)
+    assert extended == spice_rows(moto_settings.spice_path)
+    kept = [row for row in extended if row[0] == records[5]["trans_num"]]
+    assert len(kept) == 1 and "2026-11-27T09:59:59Z" in kept[0]
+    assert refresh_local_spice(moto_settings).files_read == 0  # nothing new: nothing read
+
+
+def test_a_rewritten_or_removed_file_rebuilds_the_spice(moto_settings, s3):
+    bucket = moto_settings.bucket
+    put_curated(s3, bucket, HOUR_A, [landing_record(i) for i in range(10)])
+    put_curated(s3, bucket, HOUR_B, [landing_record(i) for i in range(10, 20)])
+    refresh_local_spice(moto_settings)
+
+    # Compaction rebuilt hour A: same key, other rows (and another ETag).
+    put_curated(s3, bucket, HOUR_A, [landing_record(i) for i in range(30, 35)])
+    rebuilt = refresh_local_spice(moto_settings)
+    assert (rebuilt.extended, rebuilt.files_read, rebuilt.rows) == (False, 2, 15)
+
+    s3.delete_object(Bucket=bucket, Key=put_curated(s3, bucket, HOUR_B, []))
+    removed = refresh_local_spice(moto_settings)
+    assert (removed.extended, removed.files_read, removed.rows) == (False, 1, 5)
+    with duckdb.connect(str(moto_settings.spice_path), read_only=True) as con:
+        assert con.execute(f"SELECT files, source_rows FROM {REFRESH_TABLE}").fetchall() == [(1, 5)]

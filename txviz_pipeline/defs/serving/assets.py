@@ -22,6 +22,8 @@ def spice_dataset(context: dg.AssetExecutionContext, aws: AwsResource) -> dg.Mat
                 "fraud_rows": local.fraud_rows,
                 "amount_total": float(local.amount_total),
                 "files": local.files,
+                "files_read": local.files_read,
+                "extended": local.extended,
                 "path": dg.MetadataValue.path(str(local.path)),
                 "duration_s": round(local.duration_s, 3),
             }
