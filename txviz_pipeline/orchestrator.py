@@ -23,10 +23,13 @@ LOCATION_NAME = "txviz_pipeline"
 # every second (Dagster's default is 5): each landing and SPICE run waits in it on the way from
 # a landed record to the dashboard. Sensors are evaluated in threads, each on its own cadence:
 # a slow tick (the fraud sensor reading a busy minute of landing objects) never delays the
-# landing sensor's next one.
+# landing sensor's next one. Jobs opt in to retries with the dagster/max_retries tag.
 DAGSTER_YAML = """\
 telemetry:
   enabled: false
+run_retries:
+  enabled: true
+  max_retries: 0
 sensors:
   use_threads: true
   num_workers: 4

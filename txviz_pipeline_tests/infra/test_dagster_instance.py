@@ -15,6 +15,8 @@ from dagster_aws.s3 import S3ComputeLogManager
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
 from txviz_pipeline import orchestrator
+from txviz_pipeline.defs.landing.jobs import process_landing_job
+from txviz_pipeline.defs.serving.jobs import refresh_spice_job
 from txviz_pipeline.settings import Settings
 from txviz_pipeline_tests.support import postgres
 from txviz_pipeline_tests.support.production_instance import (
@@ -96,6 +98,16 @@ def test_sensors_tick_in_threads_on_aws_as_locally():
     assert production_config()["sensors"] == local
     assert local["use_threads"] is True
     assert local["num_workers"] >= 2
+
+
+def test_runs_that_fail_to_start_are_retried_on_aws_as_locally():
+    """A landing run that never started must run again: later objects were folded into it."""
+    local = yaml.safe_load(orchestrator.DAGSTER_YAML)["run_retries"]
+    assert production_config()["run_retries"] == local
+    assert local["enabled"] is True
+    for job in (process_landing_job, refresh_spice_job):
+        assert int(job.tags["dagster/max_retries"]) >= 1, job.name
+        assert job.tags["dagster/retry_on_asset_or_op_failure"] == "false", job.name
 
 
 def test_workspace_loads_the_code_server_over_grpc():

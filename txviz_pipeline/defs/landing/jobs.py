@@ -4,6 +4,7 @@ import dagster as dg
 
 from txviz_pipeline.defs.landing.assets import landing_transactions
 from txviz_pipeline.defs.landing.checks import landing_fresh_during_replay
+from txviz_pipeline.defs.runs import RETRIED
 
 process_landing_job = dg.define_asset_job(
     "process_landing_job",
@@ -19,5 +20,5 @@ process_landing_job = dg.define_asset_job(
     # The instance runs one run per dagster/partition tag value at a time (the
     # tag_concurrency_limits in the dagster.yaml that `txviz` writes), so an older run can never
     # overwrite the Parquet that a newer run of the same hour wrote.
-    tags={"txviz/stage": "landing"},
+    tags={**RETRIED, "txviz/stage": "landing"},
 )

@@ -7,7 +7,7 @@ import dagster as dg
 from txviz_pipeline.defs.landing.checks import assess, evaluation
 from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.resources import AwsResource, GuardsResource
-from txviz_pipeline.defs.waiting import waiting_run
+from txviz_pipeline.defs.runs import waiting_run
 from txviz_pipeline.landing.scanner import s3_lister, scan_landing
 
 

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from txviz_pipeline.defs.runs import RETRIED
 from txviz_pipeline.defs.serving.assets import spice_dataset
 
 refresh_spice_job = dg.define_asset_job(
@@ -9,5 +10,5 @@ refresh_spice_job = dg.define_asset_job(
     selection=[spice_dataset],
     executor_def=dg.in_process_executor,
     description="Refresh the SPICE dataset from the curated Parquet.",
-    tags={"txviz/stage": "spice"},
+    tags={**RETRIED, "txviz/stage": "spice"},
 )

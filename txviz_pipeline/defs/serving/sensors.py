@@ -6,7 +6,7 @@ at most one per TXVIZ_SPICE_MIN_REFRESH_INTERVAL_MINUTES and holds later Parquet
 until the interval has passed, so the last compaction of a burst is never dropped. The refresh
 itself still passes the daily budget guard (serving/spice_budget.py). Either way, new Parquet
 found while a refresh is still waiting to start goes to that refresh, which reads every curated
-file when it starts (see defs/waiting.py).
+file when it starts (see defs/runs.py).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import dagster as dg
 
 from txviz_pipeline.defs.compaction.assets import transactions_parquet
 from txviz_pipeline.defs.resources import AwsResource
+from txviz_pipeline.defs.runs import waiting_run
 from txviz_pipeline.defs.serving.jobs import refresh_spice_job
-from txviz_pipeline.defs.waiting import waiting_run
 
 
 @dataclass(frozen=True)
