@@ -14,6 +14,13 @@ LastModified (Firehose objects are at most 128 MiB), so every object older than 
 in that scan's listing and was reported then or before: later scans pass over it without a
 digest. The cursor is about 11 bytes per object landed in ``SETTLE`` (10 minutes): ~180 KB at
 100,000 objects an hour, where one digest per object of the whole window would be ~7.6 MB.
+
+A scan may report at most ``limit`` new objects, for a reader that must finish within a time
+budget (each object read costs a GET): the oldest by LastModified, then key. The others are
+left for later scans: their digests stay out of the cursor, and the floor stays at or below the
+oldest one's LastModified, so a later scan reports each of them once. Meanwhile the cursor holds
+the digests of reported objects from that LastModified on, which with the oldest reported first
+are few.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 from urllib.parse import unquote_plus
 
 from txviz_pipeline.s3objects import iter_objects
@@ -92,6 +100,7 @@ class ScanResult:
     new_keys: dict[str, list[str]]  # partition -> new keys, sorted
     cursor: str
     listed: int
+    deferred: int = 0  # new keys past the scan's limit, left for a later scan
 
     @property
     def new_count(self) -> int:
@@ -137,26 +146,41 @@ class SeenKeys:
         return last_modified.timestamp() < self.floor
 
 
+class _Unsettled(NamedTuple):
+    """A listed object that the previous scan's floor does not settle."""
+
+    key: str
+    partition: str
+    last_modified: datetime | None
+    digest: bytes
+
+
+def _age(obj: _Unsettled) -> tuple[float, str]:
+    """Oldest first, then by key; an object of unknown age first (no floor ever settles it)."""
+    modified = obj.last_modified.timestamp() if obj.last_modified else float("-inf")
+    return modified, obj.key
+
+
 def scan_landing(
     list_objects: ListObjects,
     cursor: str | None,
     *,
     now: datetime | None = None,
     lookback_hours: int = DEFAULT_LOOKBACK_HOURS,
+    limit: int | None = None,
 ) -> ScanResult:
     """List the recent landing and error hours; return keys not in the cursor and the new cursor.
 
     ``list_objects(prefix)`` yields every object under ``prefix`` (see ``s3_lister``): its key
     and LastModified (None if unknown: the object's digest is then kept while its hour is in
-    the window).
+    the window). ``limit``: report at most this many new keys, the oldest; the rest are
+    ``deferred`` to a later scan (see the module's docstring).
     """
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
     now = now or datetime.now(UTC)  # taken before listing: see the module's docstring
     previous = SeenKeys.from_cursor(cursor)
-    floor = now.timestamp() - SETTLE.total_seconds()
-    if previous.floor is not None:
-        floor = max(floor, previous.floor)
-    kept = SeenKeys(floor=floor)
-    new_keys: dict[str, list[str]] = {}
+    unsettled: list[_Unsettled] = []
     listed = 0
     for partition in recent_partitions(now, lookback_hours):
         for prefix in WATCHED_PREFIXES:
@@ -165,17 +189,34 @@ def scan_landing(
                 key = normalise_key(raw_key)
                 if key is None or partition_of(key) != partition:
                     continue
-                if previous.settled(last_modified):
-                    continue
-                digest = key_digest(key)
-                if digest not in previous.digests:
-                    new_keys.setdefault(partition, []).append(key)
-                if not kept.settled(last_modified):
-                    kept.digests.add(digest)
+                if not previous.settled(last_modified):
+                    unsettled.append(_Unsettled(key, partition, last_modified, key_digest(key)))
+    new = sorted((o for o in unsettled if o.digest not in previous.digests), key=_age)
+    reported = new if limit is None else new[:limit]
+    deferred = new[len(reported) :]
+
+    floor = now.timestamp() - SETTLE.total_seconds()
+    if previous.floor is not None:
+        floor = max(floor, previous.floor)
+    # Held at the oldest deferred object, so a later scan lists it as unsettled; never below
+    # the previous floor, since that floor settles none of the new objects.
+    dated = [o.last_modified.timestamp() for o in deferred if o.last_modified]
+    floor = min([floor, *dated])
+    kept = SeenKeys(floor=floor)
+    deferred_keys = {o.key for o in deferred}
+    kept.digests = {
+        o.digest
+        for o in unsettled
+        if o.key not in deferred_keys and not kept.settled(o.last_modified)
+    }
+    new_keys: dict[str, list[str]] = {}
+    for obj in reported:
+        new_keys.setdefault(obj.partition, []).append(obj.key)
     return ScanResult(
         new_keys={p: sorted(keys) for p, keys in sorted(new_keys.items())},
         cursor=kept.to_cursor(),
         listed=listed,
+        deferred=len(deferred),
     )
 
 

@@ -260,3 +260,68 @@ def test_a_cursor_of_the_previous_version_reports_nothing_twice():
     result = scan_landing(bucket.list_keys, v1, now=NOW)
     assert result.new_keys == {"2026/11/27/09": [firehose_key("2026/11/27/09", 3, "new")]}
     assert json.loads(result.cursor)["v"] == 2
+
+
+def test_a_limit_reports_the_oldest_first_then_by_key():
+    bucket = FakeBucket()
+    hour = "2026/11/27/09"
+    a, b, c, e = (firehose_key(hour, 0, s) for s in "abce")
+    # Listed after c (landing before errors) but first by key: the key breaks the tie.
+    d = firehose_key(hour, 0, "d", prefix="errors/processing-failed/")
+    # Key order is not age order: the newest object has the smallest key.
+    for key, minutes in ((a, 1), (b, 5), (c, 3), (d, 3), (e, 4)):  # minutes before NOW
+        bucket.put(key, NOW - timedelta(minutes=minutes))
+    first = scan_landing(bucket.list_keys, None, now=NOW, limit=3)
+    assert first.new_keys == {hour: sorted([b, e, d])}
+    assert (first.new_count, first.deferred) == (3, 2)
+    second = scan_landing(bucket.list_keys, first.cursor, now=NOW, limit=3)
+    assert second.new_keys == {hour: [a, c]}
+    assert second.deferred == 0
+
+
+def test_without_a_limit_nothing_is_deferred():
+    bucket = FakeBucket()
+    for s in range(5):
+        bucket.put(firehose_key("2026/11/27/09", s, "x"), NOW - timedelta(minutes=s))
+    result = scan_landing(bucket.list_keys, None, now=NOW)
+    assert (result.new_count, result.deferred) == (5, 0)
+
+
+def test_a_limit_below_one_is_refused():
+    with pytest.raises(ValueError, match="at least 1"):
+        scan_landing(FakeBucket().list_keys, None, now=NOW, limit=0)
+
+
+def test_limited_scans_report_every_key_exactly_once_while_objects_arrive():
+    """A backlog read 7 keys a scan, across SETTLE, with same-second objects and arrivals
+    between scans (some modified before objects already reported): each key once."""
+    rng = random.Random(5)
+    bucket = FakeBucket()
+    start = NOW - timedelta(minutes=20)
+
+    def land(count: int, modified: datetime) -> None:
+        for _ in range(count):
+            bucket.put(
+                firehose_key(modified.strftime("%Y/%m/%d/%H"), 0, f"{rng.getrandbits(64):x}"),
+                modified,
+            )
+
+    # The backlog: groups of 6 objects sharing each LastModified second.
+    for second in range(0, 600, 30):
+        land(6, start + timedelta(seconds=second))
+    cursor, reported, now = None, [], NOW
+    for scan in range(40):
+        if scan % 3 == 0:
+            land(4, now - timedelta(seconds=1))  # the stream goes on
+        if scan == 30:
+            # Listed late (within SETTLE), modified before objects already reported.
+            land(3, now - timedelta(minutes=5))
+        result = scan_landing(bucket.list_keys, cursor, now=now, limit=7)
+        cursor = result.cursor
+        reported += [k for keys in result.new_keys.values() for k in keys]
+        now += timedelta(minutes=1)  # the backlog outlasts SETTLE: the floor must wait for it
+        if result.deferred == 0 and scan >= 30:
+            break
+    assert result.deferred == 0
+    assert len(reported) == len(set(reported))
+    assert sorted(reported) == sorted(bucket.keys)

@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from txviz_pipeline import aws
+from txviz_pipeline.alerts import fraud
 from txviz_pipeline.alerts.store import open_alerts, recent_alerts
 from txviz_pipeline.definitions import defs
 from txviz_pipeline.defs.alerts.sensors import (
@@ -259,3 +260,40 @@ def test_fraud_sensor_alerts_on_a_card_burst_once(alerting, monkeypatch):
     }
     assert "3 transactions of card token tok-burst were flagged" in message["Message"]
     assert "burst_flags: 3\n  burst_minutes: 10" in message["Message"]
+
+
+@pytest.mark.integration
+def test_fraud_sensor_reads_a_backlog_in_batches_each_record_once(alerting, monkeypatch):
+    settings, queue = alerting
+    monkeypatch.setattr("txviz_pipeline.defs.alerts.sensors.FRAUD_OBJECTS_PER_TICK", 3)
+    s3 = aws.client("s3", settings)
+    hour = datetime.now(UTC).strftime("%Y/%m/%d/%H")
+
+    def land(name: str, records: int, prefix: str = "landing/") -> None:
+        body = b"".join(landing_line(f"tok-{name}-{i}", False) for i in range(records))
+        s3.put_object(Bucket=settings.bucket, Key=f"{prefix}{hour}/{name}", Body=body)
+
+    # Written within a second or two: most share their LastModified second.
+    for n in range(7):
+        land(f"obj-{n}", n + 1)
+    land("q-1", 5, prefix="quarantine/")  # counted in a tick's batch, never tallied
+    cursor, messages = None, []
+    with dg.instance_for_test() as instance:
+        for tick_number in range(6):
+            if tick_number == 1:
+                land("obj-late", 10)  # arrives while the backlog is read
+            context = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources={"aws": AwsResource()}
+            )
+            result = fraud_activity_sensor(context)
+            cursor = result.cursor
+            messages.append(result.skip_reason.skip_message)
+    assert messages[0] == (
+        "6 new landing records from 3 objects, no fraud alert; 5 objects left for the next ticks"
+    )
+    assert "left for the next ticks" in messages[1]
+    assert messages[-1] == "0 new landing records, no fraud alert"
+    tallied = sum(int(m.split()[0]) for m in messages)
+    counts = fraud.FraudState.from_cursor(cursor).tallies.counts["all"]["all"]
+    assert tallied == sum(n for n, _flagged in counts.values()) == sum(range(1, 8)) + 10
+    assert receive(settings, queue) == []
