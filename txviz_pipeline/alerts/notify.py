@@ -50,9 +50,28 @@ def topic_arn(settings: Settings, sns_client: Any | None = None) -> str:
     return sns_client.create_topic(Name=ALERTS_TOPIC)["TopicArn"]
 
 
+class Notifier:
+    """Delivers alerts through one SNS and one S3 client, the topic looked up once.
+
+    A boto3 client costs tens of milliseconds of CPU to create (it loads the service's model):
+    a tick that raises hundreds of alerts (card bursts during a replay) shares one of each.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._sns = aws.client("sns", settings)
+        self._s3 = aws.client("s3", settings)
+        self._topic_arn: str | None = None
+
+    def deliver(self, alert: Alert) -> str:
+        """Publish ``alert`` on the alerts topic and store it under alerts/; SNS's message id."""
+        if self._topic_arn is None:
+            self._topic_arn = topic_arn(self._settings, self._sns)
+        message_id = publish(self._sns, self._topic_arn, alert)
+        store.write_alert(self._s3, self._settings.bucket, alert, message_id)
+        return message_id
+
+
 def deliver(settings: Settings, alert: Alert) -> str:
-    """Publish ``alert`` on the alerts topic and store it under alerts/; SNS's message id."""
-    sns = aws.client("sns", settings)
-    message_id = publish(sns, topic_arn(settings, sns), alert)
-    store.write_alert(aws.client("s3", settings), settings.bucket, alert, message_id)
-    return message_id
+    """Deliver one alert (see ``Notifier``); SNS's message id."""
+    return Notifier(settings).deliver(alert)

@@ -9,7 +9,7 @@ import pytest
 
 from txviz_pipeline import aws
 from txviz_pipeline.alerts.alert import SUBJECT_MAX_CHARS, Alert, alert_subject
-from txviz_pipeline.alerts.notify import deliver, publish, topic_arn
+from txviz_pipeline.alerts.notify import Notifier, deliver, publish, topic_arn
 from txviz_pipeline.alerts.store import open_alerts, recent_alerts
 from txviz_pipeline.settings import ALERTS_TOPIC, Settings
 from txviz_pipeline_tests.support.alerts import receive, subscribe_queue
@@ -165,3 +165,26 @@ def test_an_oversized_alert_is_refused_before_publishing():
     alert = bad_rate_alert(description="x" * 300_000)
     with pytest.raises(ValueError, match="256 KiB"):
         publish(None, "arn:aws:sns:us-east-1:123456789012:txviz-alerts", alert)
+
+
+@pytest.mark.integration
+def test_a_notifier_delivers_many_alerts_through_one_client_each(
+    moto_settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    aws.client("s3", moto_settings).create_bucket(Bucket=moto_settings.bucket)
+    queue = subscribe_queue(moto_settings)
+    created: list[str] = []
+    real_client = aws.client
+
+    def counting_client(service, *args, **kwargs):
+        created.append(service)
+        return real_client(service, *args, **kwargs)
+
+    monkeypatch.setattr(aws, "client", counting_client)
+    notifier = Notifier(moto_settings)
+    alerts = [bad_rate_alert(key=f"card_burst:{i}", kind="card_burst") for i in range(5)]
+    ids = [notifier.deliver(alert) for alert in alerts]
+
+    assert sorted(created) == ["s3", "sns"]
+    assert sorted(e["MessageId"] for e in receive(moto_settings, queue)) == sorted(ids)
+    assert len(recent_alerts(moto_settings)) == 5

@@ -6,7 +6,7 @@ import dagster as dg
 
 from txviz_pipeline.alerts import fraud
 from txviz_pipeline.alerts.alert import NONE, Alert
-from txviz_pipeline.alerts.notify import deliver
+from txviz_pipeline.alerts.notify import Notifier, deliver
 from txviz_pipeline.defs.alerts.evaluations import (
     CheckCursor,
     decide,
@@ -63,8 +63,9 @@ def check_evaluation_sensor(context: dg.SensorEvaluationContext, aws: AwsResourc
 
 def _published(context, settings, alerts: list[Alert], cursor: str, quiet: str):
     """Deliver ``alerts``; the tick's result with ``cursor`` (``quiet`` when there were none)."""
+    notifier = Notifier(settings) if alerts else None
     for alert in alerts:
-        message_id = deliver(settings, alert)
+        message_id = notifier.deliver(alert)
         context.log.info("alert %s (%s): %s", message_id, alert.key, alert.subject())
     return dg.SensorResult(cursor=cursor, skip_reason=None if alerts else quiet)
 
