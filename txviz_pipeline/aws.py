@@ -3,10 +3,18 @@
 Endpoint, region and retry policy are decided here once: on the embedded stack the endpoint is the
 local moto server, on AWS it is None (boto3's default). Standard retry mode, because the legacy
 mode makes a failing call against a dead endpoint take ~10 s before it surfaces.
+
+On the embedded stack every client comes from one boto3 session per process: a new session
+loads the endpoint and service models again (tens of milliseconds of CPU per client), and the
+sensors and runs of a replay create thousands of clients. Its credentials are the fixed test
+ones, so nothing in it goes stale. A session is not thread-safe, so clients are created from it
+under a lock (the clients themselves are). On AWS each client gets a session of its own, so the
+credential chain is read afresh.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import boto3
@@ -49,13 +57,25 @@ def client(
     if service == "s3" and settings.endpoint_url:
         # moto serves S3 at the endpoint root; virtual-host addressing needs DNS it doesn't have.
         extra["s3"] = {"addressing_style": "path"}
-    if session is None:
-        session = boto3.session.Session(**(EMBEDDED_CREDENTIALS if settings.embedded else {}))
-    return session.client(
-        service,
-        region_name=settings.region,
-        endpoint_url=settings.endpoint_url,
-        use_ssl=use_ssl,
-        verify=verify,
-        config=client_config(max_attempts, **extra, **config),
-    )
+    options = {
+        "region_name": settings.region,
+        "endpoint_url": settings.endpoint_url,
+        "use_ssl": use_ssl,
+        "verify": verify,
+        "config": client_config(max_attempts, **extra, **config),
+    }
+    if session is None and settings.embedded:
+        with _EMBEDDED_LOCK:
+            return _embedded_session().client(service, **options)
+    return (session or boto3.session.Session()).client(service, **options)
+
+
+_EMBEDDED_LOCK = threading.Lock()
+_EMBEDDED_SESSIONS: list[boto3.session.Session] = []
+
+
+def _embedded_session() -> boto3.session.Session:
+    """The process's session for the embedded stack (call with ``_EMBEDDED_LOCK`` held)."""
+    if not _EMBEDDED_SESSIONS:
+        _EMBEDDED_SESSIONS.append(boto3.session.Session(**EMBEDDED_CREDENTIALS))
+    return _EMBEDDED_SESSIONS[0]

@@ -41,3 +41,25 @@ def test_an_explicit_session_wins_on_the_embedded_stack():
     session = boto3.session.Session(aws_access_key_id="chosen", aws_secret_access_key="x")
     client = aws.client("s3", Settings(endpoint_url="http://127.0.0.1:5055"), session=session)
     assert _access_key(client) == "chosen"
+
+
+def test_embedded_clients_share_one_session_and_aws_clients_do_not(monkeypatch):
+    """A session loads the service models again: embedded clients (thousands in a replay's
+    sensors and runs) reuse one; on AWS each reads the credential chain afresh."""
+    made: list[boto3.session.Session] = []
+    real_session = boto3.session.Session
+
+    def counting_session(*args, **kwargs):
+        made.append(real_session(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(aws, "_EMBEDDED_SESSIONS", [])
+    monkeypatch.setattr(boto3.session, "Session", counting_session)
+    embedded = Settings(endpoint_url="http://127.0.0.1:5055")
+    clients = [aws.client(service, embedded) for service in ("s3", "sns", "s3", "firehose")]
+    assert len(made) == 1
+    assert _access_key(clients[2]) == "testing"
+    assert _access_key(clients[0]) == "testing"  # one client's hooks do not leak into another
+    aws.client("s3", Settings(endpoint_url=None))
+    aws.client("s3", Settings(endpoint_url=None))
+    assert len(made) == 3

@@ -29,11 +29,19 @@ WAITING = [
 ]
 
 
+# ... or running.
+IN_FLIGHT = [*WAITING, dg.DagsterRunStatus.STARTED]
+
+
 def waiting_run(
-    instance: dg.DagsterInstance, job_name: str, partition: str | None = None
+    instance: dg.DagsterInstance,
+    job_name: str,
+    partition: str | None = None,
+    statuses: list[dg.DagsterRunStatus] = WAITING,
 ) -> str | None:
-    """The id of a run of ``job_name`` (of ``partition``, if given) that has not started yet."""
+    """The id of a run of ``job_name`` (of ``partition``, if given) that has not started yet
+    (or that has one of ``statuses``)."""
     tags = {"dagster/partition": partition} if partition is not None else {}
-    filters = dg.RunsFilter(job_name=job_name, statuses=WAITING, tags=tags)
+    filters = dg.RunsFilter(job_name=job_name, statuses=statuses, tags=tags)
     runs = instance.get_run_records(filters=filters, limit=1)
     return runs[0].dagster_run.run_id if runs else None

@@ -1,12 +1,17 @@
 """SPICE follows compaction: a refresh after new hourly Parquet, coalesced on AWS.
 
-Locally every tick with new Parquet requests a refresh (the DuckDB SPICE has no quota). On AWS
-a burst of compactions (a replay catching up many hours) shares one refresh: the sensor requests
-at most one per TXVIZ_SPICE_MIN_REFRESH_INTERVAL_MINUTES and holds later Parquet back, unseen,
-until the interval has passed, so the last compaction of a burst is never dropped. The refresh
-itself still passes the daily budget guard (serving/spice_budget.py). Either way, new Parquet
-found while a refresh is still waiting to start goes to that refresh, which reads every curated
-file when it starts (see defs/runs.py).
+Locally a tick with new Parquet requests a refresh (the DuckDB SPICE has no quota) at once when
+no landing run is in flight, and at most once a minute while one is: during a replay landing
+runs follow each other, each refresh would be followed by another a few seconds later, and the
+dashboard's speed layer already shows the rows landed since. The refresh after the last
+compaction of a burst is never held back: it is requested once no landing run is in flight.
+
+On AWS a burst of compactions (a replay catching up many hours) shares one refresh: the sensor
+requests at most one per TXVIZ_SPICE_MIN_REFRESH_INTERVAL_MINUTES and holds later Parquet back,
+unseen, until the interval has passed, so the last compaction of a burst is never dropped. The
+refresh itself still passes the daily budget guard (serving/spice_budget.py). Either way, new
+Parquet found while a refresh is still waiting to start goes to that refresh, which reads every
+curated file when it starts (see defs/runs.py).
 """
 
 from __future__ import annotations
@@ -19,9 +24,13 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from txviz_pipeline.defs.compaction.assets import transactions_parquet
+from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.resources import AwsResource
-from txviz_pipeline.defs.runs import waiting_run
+from txviz_pipeline.defs.runs import IN_FLIGHT, waiting_run
 from txviz_pipeline.defs.serving.jobs import refresh_spice_job
+
+# The local SPICE's pace while landing runs are in flight (see the module's docstring).
+LOCAL_BUSY_REFRESH_INTERVAL_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,7 @@ def coalesce(
     now: float,
     min_interval_s: float,
     waiting: str | None = None,
+    pace: str = "on AWS",
 ) -> Step:
     """Decide on the newest transactions_parquet materialization (its storage id ``latest``);
     ``waiting``: a refresh run that has not started yet, which will read that Parquet too.
@@ -63,7 +73,7 @@ def coalesce(
         return Step(
             None,
             f"new Parquet waits for the next SPICE refresh, not before {due:%H:%M:%S} UTC "
-            f"(one per {min_interval_s / 60:g} min on AWS)",
+            f"(one per {min_interval_s / 60:g} min {pace})",
             unchanged,
         )
     new_cursor = json.dumps({"seen": latest, "requested_at": now})
@@ -75,15 +85,20 @@ def coalesce(
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Refreshes SPICE after new hourly Parquet; on AWS at most once per "
-    "TXVIZ_SPICE_MIN_REFRESH_INTERVAL_MINUTES, so a burst of compactions shares one refresh.",
+    "TXVIZ_SPICE_MIN_REFRESH_INTERVAL_MINUTES, so a burst of compactions shares one refresh; "
+    "locally at once, or at most once a minute while landing runs are in flight.",
 )
 def compaction_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
     settings = aws.settings()
     records = context.instance.fetch_materializations(transactions_parquet.key, limit=1).records
     latest = records[0].storage_id if records else None
-    interval_s = 0.0 if settings.embedded else settings.spice_min_refresh_interval_minutes * 60
+    interval_s, pace = settings.spice_min_refresh_interval_minutes * 60, "on AWS"
+    if settings.embedded:
+        landing = waiting_run(context.instance, process_landing_job.name, statuses=IN_FLIGHT)
+        interval_s = LOCAL_BUSY_REFRESH_INTERVAL_S if landing else 0.0
+        pace = f"while landing runs follow each other (run {landing} is in flight)"
     waiting = waiting_run(context.instance, refresh_spice_job.name)
-    step = coalesce(context.cursor, latest, time.time(), interval_s, waiting)
+    step = coalesce(context.cursor, latest, time.time(), interval_s, waiting, pace)
     if step.run_key is None:
         return dg.SensorResult(skip_reason=step.reason, cursor=step.cursor)
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=step.run_key)], cursor=step.cursor)

@@ -7,6 +7,7 @@ import pytest
 from dagster._core.utils import make_new_run_id
 
 from txviz_pipeline.defs.compaction.assets import transactions_parquet
+from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.resources import AwsResource
 from txviz_pipeline.defs.serving.jobs import refresh_spice_job
 from txviz_pipeline.defs.serving.schedules import quarter_hourly_spice_schedule
@@ -100,6 +101,33 @@ def test_new_parquet_goes_to_a_refresh_waiting_to_start():
         compacted(instance, "2026/11/27/11")
         (again,) = tick(instance, EMBEDDED, folded.cursor).run_requests
         assert again.run_key != request.run_key
+
+
+def test_embedded_paces_refreshes_while_landing_runs_are_in_flight():
+    with dg.instance_for_test() as instance:
+        compacted(instance, "2026/11/27/09")
+        first = tick(instance, EMBEDDED, None)
+        assert len(first.run_requests) == 1
+        # A replay: a landing run is running when the next hour's Parquet is written.
+        landing = make_new_run_id()
+        instance.add_run(
+            dg.DagsterRun(
+                job_name=process_landing_job.name,
+                run_id=landing,
+                status=dg.DagsterRunStatus.STARTED,
+                tags={"dagster/partition": "2026/11/27/10"},
+            )
+        )
+        compacted(instance, "2026/11/27/10")
+        held = tick(instance, EMBEDDED, first.cursor)
+        assert not list(held.run_requests)
+        assert "while landing runs follow each other" in held.skip_message
+        assert landing in held.skip_message
+
+        # The burst is over: the last compaction's refresh is not held back.
+        instance.report_run_failed(instance.get_run_by_id(landing))
+        (request,) = tick(instance, EMBEDDED, held.cursor).run_requests
+        assert request.run_key != first.run_requests[0].run_key
 
 
 def test_coalescing_holds_later_parquet_until_the_interval_passes():
