@@ -5,13 +5,13 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
-from dagster._core.utils import make_new_run_id
 
 from txviz_pipeline import aws
 from txviz_pipeline.defs.ingest.jobs import replay_transactions_job
 from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.landing.sensors import landing_freshness_sensor, landing_objects_sensor
 from txviz_pipeline.defs.resources import AwsResource, GuardsResource
+from txviz_pipeline_tests.support.runs import add_run
 
 
 @pytest.mark.integration
@@ -91,14 +91,6 @@ def test_freshness_sensor_warns_while_a_started_replay_lands_nothing(moto_settin
         assert not freshness_tick(instance, cursor="fresh").asset_events
 
 
-def add_run(instance: dg.DagsterInstance, job_name: str, status, partition=None) -> str:
-    """A run of ``job_name`` recorded in the instance with ``status``, as the queue leaves it."""
-    run_id = make_new_run_id()
-    tags = {"dagster/partition": partition} if partition else {}
-    instance.add_run(dg.DagsterRun(job_name=job_name, run_id=run_id, status=status, tags=tags))
-    return run_id
-
-
 @pytest.mark.integration
 def test_new_objects_of_an_hour_go_to_its_run_waiting_to_start(moto_settings):
     s3 = aws.client("s3", moto_settings)
@@ -112,8 +104,6 @@ def test_new_objects_of_an_hour_go_to_its_run_waiting_to_start(moto_settings):
         return landing_objects_sensor(context)
 
     with dg.instance_for_test() as instance:
-        # (A QUEUED run needs a code location's origin; NOT_STARTED is the next status, before
-        # its step reads anything, like QUEUED and STARTING.)
         queued = add_run(instance, process_landing_job.name, dg.DagsterRunStatus.NOT_STARTED, hour)
         add_run(instance, process_landing_job.name, dg.DagsterRunStatus.STARTING, other)
         s3.put_object(Bucket=moto_settings.bucket, Key=f"landing/{hour}/obj-1", Body=b"{}\n")

@@ -4,7 +4,6 @@ import json
 
 import dagster as dg
 import pytest
-from dagster._core.utils import make_new_run_id
 
 from txviz_pipeline.defs.compaction.assets import transactions_parquet
 from txviz_pipeline.defs.landing.jobs import process_landing_job
@@ -12,6 +11,7 @@ from txviz_pipeline.defs.resources import AwsResource
 from txviz_pipeline.defs.serving.jobs import refresh_spice_job
 from txviz_pipeline.defs.serving.schedules import quarter_hourly_spice_schedule
 from txviz_pipeline.defs.serving.sensors import coalesce, compaction_sensor
+from txviz_pipeline_tests.support.runs import add_run
 
 EMBEDDED = AwsResource(endpoint_url="http://127.0.0.1:5055")
 
@@ -81,15 +81,7 @@ def test_new_parquet_goes_to_a_refresh_waiting_to_start():
         (request,) = first.run_requests
         # The requested refresh is waiting in the queue when the next hour is compacted: it
         # reads every curated file when it starts, so no second refresh queues behind it.
-        run_id = make_new_run_id()
-        instance.add_run(
-            dg.DagsterRun(
-                job_name=refresh_spice_job.name,
-                run_id=run_id,
-                status=dg.DagsterRunStatus.NOT_STARTED,
-                tags={"dagster/sensor_name": compaction_sensor.name},
-            )
-        )
+        run_id = add_run(instance, refresh_spice_job.name, dg.DagsterRunStatus.NOT_STARTED)
         compacted(instance, "2026/11/27/10")
         folded = tick(instance, EMBEDDED, first.cursor)
         assert not list(folded.run_requests)
@@ -109,14 +101,8 @@ def test_embedded_paces_refreshes_while_landing_runs_are_in_flight():
         first = tick(instance, EMBEDDED, None)
         assert len(first.run_requests) == 1
         # A replay: a landing run is running when the next hour's Parquet is written.
-        landing = make_new_run_id()
-        instance.add_run(
-            dg.DagsterRun(
-                job_name=process_landing_job.name,
-                run_id=landing,
-                status=dg.DagsterRunStatus.STARTED,
-                tags={"dagster/partition": "2026/11/27/10"},
-            )
+        landing = add_run(
+            instance, process_landing_job.name, dg.DagsterRunStatus.STARTED, "2026/11/27/10"
         )
         compacted(instance, "2026/11/27/10")
         held = tick(instance, EMBEDDED, first.cursor)
