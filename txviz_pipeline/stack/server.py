@@ -48,6 +48,16 @@ class _Stop(Exception):
     pass
 
 
+def cache_moto_module_list() -> None:
+    """moto's dispatcher lists its own package folder (a listdir and an isdir per entry) on
+    every request, to tell a service name from a host name: 6 % of the server's CPU during a
+    replay. The folder does not change while the server runs, so it is read once."""
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+
+
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop(signal.Signals(signum).name)
 
@@ -64,6 +74,7 @@ def serve(port: int, home: Path | None = None) -> None:
     from txviz_pipeline.stack import gc_tuning, lambda_runtime, processor_hook
     from txviz_pipeline.stack.processor_process import ProcessorProcess
 
+    cache_moto_module_list()
     processor = ProcessorProcess()
     processor.start()
     processor_hook.install(processor.invoke)
