@@ -101,6 +101,8 @@ class ScanResult:
     cursor: str
     listed: int
     deferred: int = 0  # new keys past the scan's limit, left for a later scan
+    # partition -> LastModified of its oldest and newest new key (None where unknown)
+    span: dict[str, tuple[datetime | None, datetime | None]] = field(default_factory=dict)
 
     @property
     def new_count(self) -> int:
@@ -210,13 +212,16 @@ def scan_landing(
         if o.key not in deferred_keys and not kept.settled(o.last_modified)
     }
     new_keys: dict[str, list[str]] = {}
-    for obj in reported:
+    span: dict[str, tuple[datetime | None, datetime | None]] = {}
+    for obj in reported:  # oldest first
         new_keys.setdefault(obj.partition, []).append(obj.key)
+        span[obj.partition] = (span.get(obj.partition, (obj.last_modified,))[0], obj.last_modified)
     return ScanResult(
         new_keys={p: sorted(keys) for p, keys in sorted(new_keys.items())},
         cursor=kept.to_cursor(),
         listed=listed,
         deferred=len(deferred),
+        span=span,
     )
 
 

@@ -325,3 +325,16 @@ def test_limited_scans_report_every_key_exactly_once_while_objects_arrive():
     assert result.deferred == 0
     assert len(reported) == len(set(reported))
     assert sorted(reported) == sorted(bucket.keys)
+
+
+def test_the_span_of_each_hours_new_objects_is_reported():
+    bucket = FakeBucket()
+    for s, minutes in ((0, 7), (1, 2), (2, 4)):
+        bucket.put(firehose_key("2026/11/27/09", s, "x"), NOW - timedelta(minutes=minutes))
+    bucket.put(firehose_key("2026/11/27/08", 0, "y"), NOW - timedelta(minutes=9))
+    result = scan_landing(bucket.list_keys, None, now=NOW)
+    assert result.span == {
+        "2026/11/27/09": (NOW - timedelta(minutes=7), NOW - timedelta(minutes=2)),
+        "2026/11/27/08": (NOW - timedelta(minutes=9), NOW - timedelta(minutes=9)),
+    }
+    assert scan_landing(bucket.list_keys, result.cursor, now=NOW).span == {}

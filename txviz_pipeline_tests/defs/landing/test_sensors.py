@@ -8,6 +8,7 @@ import pytest
 
 from txviz_pipeline import aws
 from txviz_pipeline.defs.ingest.jobs import replay_transactions_job
+from txviz_pipeline.defs.landing import sensors
 from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.landing.sensors import landing_freshness_sensor, landing_objects_sensor
 from txviz_pipeline.defs.resources import AwsResource, GuardsResource
@@ -92,7 +93,7 @@ def test_freshness_sensor_warns_while_a_started_replay_lands_nothing(moto_settin
 
 
 @pytest.mark.integration
-def test_new_objects_of_an_hour_go_to_its_run_waiting_to_start(moto_settings):
+def test_new_objects_of_an_hour_go_to_its_run_waiting_to_start(moto_settings, monkeypatch):
     s3 = aws.client("s3", moto_settings)
     s3.create_bucket(Bucket=moto_settings.bucket)
     hour = datetime.now(UTC).strftime("%Y/%m/%d/%H")
@@ -120,8 +121,34 @@ def test_new_objects_of_an_hour_go_to_its_run_waiting_to_start(moto_settings):
             ),
         )
         assert instance.get_run_by_id(queued).status == dg.DagsterRunStatus.STARTED
+        # But while it runs and objects keep arriving, the next run waits for a pause.
         s3.put_object(Bucket=moto_settings.bucket, Key=f"landing/{hour}/obj-2", Body=b"{}\n")
-        second = tick(instance, first.cursor)
+        held = tick(instance, first.cursor)
+        assert not held.run_requests
+        assert f"{hour} wait while that hour's run runs" in held.skip_reason.skip_message
+        assert held.cursor == first.cursor  # obj-2 is reported again by the next tick
+
+        monkeypatch.setattr(sensors, "LANDING_QUIET_S", 0.0)  # the burst has paused
+        second = tick(instance, held.cursor)
         (request,) = second.run_requests
         assert request.partition_key == hour
         assert request.tags["txviz/new_objects"] == "1"  # obj-1 went to the waiting run
+
+
+@pytest.mark.integration
+def test_objects_arriving_during_a_run_wait_a_minute_at_most(moto_settings, monkeypatch):
+    s3 = aws.client("s3", moto_settings)
+    s3.create_bucket(Bucket=moto_settings.bucket)
+    hour = datetime.now(UTC).strftime("%Y/%m/%d/%H")
+    resources = {"aws": AwsResource()}
+    with dg.instance_for_test() as instance:
+        add_run(instance, process_landing_job.name, dg.DagsterRunStatus.STARTED, hour)
+        s3.put_object(Bucket=moto_settings.bucket, Key=f"landing/{hour}/obj-1", Body=b"{}\n")
+        context = dg.build_sensor_context(instance=instance, resources=resources)
+        assert not landing_objects_sensor(context).run_requests
+
+        # Objects keep arriving, but the oldest has waited its longest: the next run is asked.
+        monkeypatch.setattr(sensors, "LANDING_MAX_HOLD_S", 0.0)
+        context = dg.build_sensor_context(instance=instance, resources=resources)
+        (request,) = landing_objects_sensor(context).run_requests
+        assert request.partition_key == hour
