@@ -14,6 +14,7 @@ credential chain is read afresh.
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -71,11 +72,9 @@ def client(
 
 
 _EMBEDDED_LOCK = threading.Lock()
-_EMBEDDED_SESSIONS: list[boto3.session.Session] = []
 
 
+@functools.cache
 def _embedded_session() -> boto3.session.Session:
     """The process's session for the embedded stack (call with ``_EMBEDDED_LOCK`` held)."""
-    if not _EMBEDDED_SESSIONS:
-        _EMBEDDED_SESSIONS.append(boto3.session.Session(**EMBEDDED_CREDENTIALS))
-    return _EMBEDDED_SESSIONS[0]
+    return boto3.session.Session(**EMBEDDED_CREDENTIALS)

@@ -53,7 +53,7 @@ def test_embedded_clients_share_one_session_and_aws_clients_do_not(monkeypatch):
         made.append(real_session(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(aws, "_EMBEDDED_SESSIONS", [])
+    aws._embedded_session.cache_clear()
     monkeypatch.setattr(boto3.session, "Session", counting_session)
     embedded = Settings(endpoint_url="http://127.0.0.1:5055")
     clients = [aws.client(service, embedded) for service in ("s3", "sns", "s3", "firehose")]
@@ -63,3 +63,4 @@ def test_embedded_clients_share_one_session_and_aws_clients_do_not(monkeypatch):
     aws.client("s3", Settings(endpoint_url=None))
     aws.client("s3", Settings(endpoint_url=None))
     assert len(made) == 3
+    aws._embedded_session.cache_clear()  # not a session made by the counting stand-in

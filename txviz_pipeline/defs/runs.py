@@ -27,20 +27,17 @@ WAITING = [
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
 ]
+RUNNING = [dg.DagsterRunStatus.STARTED]
+IN_FLIGHT = [*WAITING, *RUNNING]
 
 
-# ... or running.
-IN_FLIGHT = [*WAITING, dg.DagsterRunStatus.STARTED]
-
-
-def waiting_run(
+def run_in(
     instance: dg.DagsterInstance,
+    statuses: list[dg.DagsterRunStatus],
     job_name: str,
     partition: str | None = None,
-    statuses: list[dg.DagsterRunStatus] = WAITING,
 ) -> str | None:
-    """The id of a run of ``job_name`` (of ``partition``, if given) that has not started yet
-    (or that has one of ``statuses``)."""
+    """The id of a run of ``job_name`` (of ``partition``, if given) in one of ``statuses``."""
     tags = {"dagster/partition": partition} if partition is not None else {}
     filters = dg.RunsFilter(job_name=job_name, statuses=statuses, tags=tags)
     runs = instance.get_run_records(filters=filters, limit=1)

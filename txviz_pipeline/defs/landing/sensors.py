@@ -8,7 +8,7 @@ import dagster as dg
 from txviz_pipeline.defs.landing.checks import assess, evaluation
 from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.resources import AwsResource, GuardsResource
-from txviz_pipeline.defs.runs import waiting_run
+from txviz_pipeline.defs.runs import RUNNING, WAITING, run_in
 from txviz_pipeline.landing.scanner import s3_lister, scan_landing
 
 # While a run of an hour is running and the hour's objects keep arriving (a replay), new objects
@@ -35,18 +35,15 @@ def landing_objects_sensor(context: dg.SensorEvaluationContext, aws: AwsResource
     result = scan_landing(lister, context.cursor)
     run_requests, held = [], []
     for partition, keys in result.new_keys.items():
-        waiting = waiting_run(context.instance, process_landing_job.name, partition)
+        waiting = run_in(context.instance, WAITING, process_landing_job.name, partition)
         if waiting is not None:
             # It reads every object of the hour not compacted yet when it starts: these too.
             context.log.info(
                 "%d new objects in %s for waiting run %s", len(keys), partition, waiting
             )
             continue
-        if _arriving(result.span[partition]) and waiting_run(
-            context.instance,
-            process_landing_job.name,
-            partition,
-            statuses=[dg.DagsterRunStatus.STARTED],
+        if _arriving(result.span[partition]) and run_in(
+            context.instance, RUNNING, process_landing_job.name, partition
         ):
             held.append(partition)
             continue

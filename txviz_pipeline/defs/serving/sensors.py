@@ -26,7 +26,7 @@ import dagster as dg
 from txviz_pipeline.defs.compaction.assets import transactions_parquet
 from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.resources import AwsResource
-from txviz_pipeline.defs.runs import IN_FLIGHT, waiting_run
+from txviz_pipeline.defs.runs import IN_FLIGHT, WAITING, run_in
 from txviz_pipeline.defs.serving.jobs import refresh_spice_job
 
 # The local SPICE's pace while landing runs are in flight (see the module's docstring).
@@ -94,10 +94,10 @@ def compaction_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
     latest = records[0].storage_id if records else None
     interval_s, pace = settings.spice_min_refresh_interval_minutes * 60, "on AWS"
     if settings.embedded:
-        landing = waiting_run(context.instance, process_landing_job.name, statuses=IN_FLIGHT)
+        landing = run_in(context.instance, IN_FLIGHT, process_landing_job.name)
         interval_s = LOCAL_BUSY_REFRESH_INTERVAL_S if landing else 0.0
         pace = f"while landing runs follow each other (run {landing} is in flight)"
-    waiting = waiting_run(context.instance, refresh_spice_job.name)
+    waiting = run_in(context.instance, WAITING, refresh_spice_job.name)
     step = coalesce(context.cursor, latest, time.time(), interval_s, waiting, pace)
     if step.run_key is None:
         return dg.SensorResult(skip_reason=step.reason, cursor=step.cursor)
