@@ -263,6 +263,22 @@ def test_each_put_is_one_delivery_and_counts_reconcile(fake_stack: StackInfo, cl
     assert after["records_in"] - before["records_in"] == 200
 
 
+def test_put_record_batch_answer_is_aws_shaped(fake_stack: StackInfo, clients):
+    """The server writes PutRecordBatch's answer itself (``write_put_record_batch_directly``):
+    botocore reads the same fields AWS returns, one distinct RecordId per record."""
+    _, firehose = clients
+    records = [{"Data": b'{"n":1}\n'}, {"Data": b'{"n":"bad"}\n'}, {"Data": b"x\n"}]
+    answer = firehose.put_record_batch(DeliveryStreamName=STREAM, Records=records)
+    assert answer["FailedPutCount"] == 0
+    assert answer["Encrypted"] is False
+    ids = [r["RecordId"] for r in answer["RequestResponses"]]
+    assert len(ids) == len(set(ids)) == 3 and all(ids)
+    assert all(set(r) == {"RecordId"} for r in answer["RequestResponses"])
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+    with pytest.raises(firehose.exceptions.ResourceNotFoundException, match="no-such-stream"):
+        firehose.put_record_batch(DeliveryStreamName="no-such-stream", Records=records)
+
+
 def test_stream_without_processing_keeps_moto_behaviour(fake_stack: StackInfo, clients):
     s3, firehose = clients
     role = fake_stack.resources["role_arn"]
