@@ -1,10 +1,12 @@
 """SPICE follows compaction: a refresh after new hourly Parquet, coalesced on AWS.
 
 Locally a tick with new Parquet requests a refresh (the DuckDB SPICE has no quota) at once when
-no landing run is in flight, and at most once a minute while one is: during a replay landing
-runs follow each other, each refresh would be followed by another a few seconds later, and the
-dashboard's speed layer already shows the rows landed since. The refresh after the last
-compaction of a burst is never held back: it is requested once no landing run is in flight.
+no replay and no landing run is in flight, and at most once a minute while one is: during a
+replay landing runs follow each other, each refresh would be followed by another a few seconds
+later, and the dashboard's speed layer already shows the rows landed since. (Pacing on landing
+runs alone still gave a refresh after nearly every landing run of a replay: 11 refreshes, each a
+Dagster run, in a 5-minute replay.) The refresh after the last compaction of a burst is never
+held back: it is requested once neither is in flight.
 
 On AWS a burst of compactions (a replay catching up many hours) shares one refresh: the sensor
 requests at most one per TXVIZ_SPICE_MIN_REFRESH_INTERVAL_MINUTES and holds later Parquet back,
@@ -24,13 +26,16 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from txviz_pipeline.defs.compaction.assets import transactions_parquet
+from txviz_pipeline.defs.ingest.jobs import replay_transactions_job
+from txviz_pipeline.defs.ingest.parts import replay_part_job
 from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.resources import AwsResource
 from txviz_pipeline.defs.runs import IN_FLIGHT, WAITING, run_in
 from txviz_pipeline.defs.serving.jobs import refresh_spice_job
 
-# The local SPICE's pace while landing runs are in flight (see the module's docstring).
+# The local SPICE's pace while runs of these jobs are in flight (see the module's docstring).
 LOCAL_BUSY_REFRESH_INTERVAL_S = 60.0
+BUSY_JOBS = (replay_transactions_job.name, replay_part_job.name, process_landing_job.name)
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ def coalesce(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Refreshes SPICE after new hourly Parquet; on AWS at most once per "
     "TXVIZ_SPICE_MIN_REFRESH_INTERVAL_MINUTES, so a burst of compactions shares one refresh; "
-    "locally at once, or at most once a minute while landing runs are in flight.",
+    "locally at once, or at most once a minute while a replay or landing runs are in flight.",
 )
 def compaction_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
     settings = aws.settings()
@@ -94,9 +99,9 @@ def compaction_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
     latest = records[0].storage_id if records else None
     interval_s, pace = settings.spice_min_refresh_interval_minutes * 60, "on AWS"
     if settings.embedded:
-        landing = run_in(context.instance, IN_FLIGHT, process_landing_job.name)
-        interval_s = LOCAL_BUSY_REFRESH_INTERVAL_S if landing else 0.0
-        pace = f"while landing runs follow each other (run {landing} is in flight)"
+        busy = next(filter(None, (run_in(context.instance, IN_FLIGHT, j) for j in BUSY_JOBS)), None)
+        interval_s = LOCAL_BUSY_REFRESH_INTERVAL_S if busy else 0.0
+        pace = f"while a replay or landing runs are in flight (run {busy})"
     waiting = run_in(context.instance, WAITING, refresh_spice_job.name)
     step = coalesce(context.cursor, latest, time.time(), interval_s, waiting, pace)
     if step.run_key is None:

@@ -6,6 +6,8 @@ import dagster as dg
 import pytest
 
 from txviz_pipeline.defs.compaction.assets import transactions_parquet
+from txviz_pipeline.defs.ingest.jobs import replay_transactions_job
+from txviz_pipeline.defs.ingest.parts import replay_part_job
 from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.resources import AwsResource
 from txviz_pipeline.defs.serving.jobs import refresh_spice_job
@@ -107,13 +109,30 @@ def test_embedded_paces_refreshes_while_landing_runs_are_in_flight():
         compacted(instance, "2026/11/27/10")
         held = tick(instance, EMBEDDED, first.cursor)
         assert not list(held.run_requests)
-        assert "while landing runs follow each other" in held.skip_message
+        assert "while a replay or landing runs are in flight" in held.skip_message
         assert landing in held.skip_message
 
         # The burst is over: the last compaction's refresh is not held back.
         instance.report_run_failed(instance.get_run_by_id(landing))
         (request,) = tick(instance, EMBEDDED, held.cursor).run_requests
         assert request.run_key != first.run_requests[0].run_key
+
+
+@pytest.mark.parametrize("replay_job", [replay_transactions_job, replay_part_job])
+def test_embedded_paces_refreshes_while_a_replay_is_in_flight(replay_job):
+    with dg.instance_for_test() as instance:
+        compacted(instance, "2026/11/27/09")
+        first = tick(instance, EMBEDDED, None)
+        assert len(first.run_requests) == 1
+        # Between two landing runs of a replay no landing run is in flight, but the replay is.
+        replay = add_run(instance, replay_job.name, dg.DagsterRunStatus.STARTED)
+        compacted(instance, "2026/11/27/10")
+        held = tick(instance, EMBEDDED, first.cursor)
+        assert not list(held.run_requests)
+        assert replay in held.skip_message
+
+        instance.report_run_failed(instance.get_run_by_id(replay))
+        assert len(tick(instance, EMBEDDED, held.cursor).run_requests) == 1
 
 
 def test_coalescing_holds_later_parquet_until_the_interval_passes():
