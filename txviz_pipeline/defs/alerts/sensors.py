@@ -14,6 +14,7 @@ from txviz_pipeline.defs.alerts.evaluations import (
     with_partitions,
 )
 from txviz_pipeline.defs.ingest.jobs import replay_transactions_job
+from txviz_pipeline.defs.instance import shared_instance
 from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.resources import AwsResource
 from txviz_pipeline.defs.serving.jobs import refresh_spice_job
@@ -42,12 +43,13 @@ FRAUD_FETCH_THREADS = 8
     "for the cool-down, and publishes 'resolved' when the check passes again.",
 )
 def check_evaluation_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
+    instance = shared_instance(context)
     settings = aws.settings()
     cursor = CheckCursor.from_cursor(context.cursor)
     now = time.time()
     check_keys = sorted(context.repository_def.asset_graph.asset_check_keys, key=str)
-    records = new_evaluations(context.instance.event_log_storage, check_keys, cursor, now)
-    records = with_partitions(context.instance, records)
+    records = new_evaluations(instance.event_log_storage, check_keys, cursor, now)
+    records = with_partitions(instance, records)
     decisions = decide(settings, records, cursor, now)
     for key in decisions.held_back:
         context.log.info("held back a repeat alert for %s (cool-down)", key)
@@ -106,6 +108,7 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, aws: AwsResour
     "per state) and a burst of flags on one card; thresholds from TXVIZ_FRAUD_* settings.",
 )
 def fraud_activity_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
+    shared_instance(context)  # for context.log
     settings = aws.settings()
     thresholds = fraud.Thresholds.from_settings(settings)
     state = fraud.FraudState.from_cursor(context.cursor)

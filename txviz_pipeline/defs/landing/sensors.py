@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from txviz_pipeline.defs.instance import shared_instance
 from txviz_pipeline.defs.landing.checks import assess, evaluation
 from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.resources import AwsResource, GuardsResource
@@ -30,12 +31,13 @@ LANDING_MAX_HOLD_S = 60.0
     "one a minute.",
 )
 def landing_objects_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
+    instance = shared_instance(context)
     settings = aws.settings()
     lister = s3_lister(aws.client("s3"), settings.bucket)
     result = scan_landing(lister, context.cursor)
     run_requests, held = [], []
     for partition, keys in result.new_keys.items():
-        waiting = run_in(context.instance, WAITING, process_landing_job.name, partition)
+        waiting = run_in(instance, WAITING, process_landing_job.name, partition)
         if waiting is not None:
             # It reads every object of the hour not compacted yet when it starts: these too.
             context.log.info(
@@ -43,7 +45,7 @@ def landing_objects_sensor(context: dg.SensorEvaluationContext, aws: AwsResource
             )
             continue
         if _arriving(result.span[partition]) and run_in(
-            context.instance, RUNNING, process_landing_job.name, partition
+            instance, RUNNING, process_landing_job.name, partition
         ):
             held.append(partition)
             continue
@@ -99,7 +101,7 @@ def _digest(keys: list[str]) -> str:
 def landing_freshness_sensor(
     context: dg.SensorEvaluationContext, aws: AwsResource, guards: GuardsResource
 ):
-    freshness = assess(context.instance, aws, guards)
+    freshness = assess(shared_instance(context), aws, guards)
     state = "stale" if freshness.stale else "fresh"
     if state == context.cursor:
         return dg.SensorResult(skip_reason=f"still {state}: {freshness.describe()}")

@@ -28,6 +28,7 @@ import dagster as dg
 from txviz_pipeline.defs.compaction.assets import transactions_parquet
 from txviz_pipeline.defs.ingest.jobs import replay_transactions_job
 from txviz_pipeline.defs.ingest.parts import replay_part_job
+from txviz_pipeline.defs.instance import shared_instance
 from txviz_pipeline.defs.landing.jobs import process_landing_job
 from txviz_pipeline.defs.resources import AwsResource
 from txviz_pipeline.defs.runs import IN_FLIGHT, WAITING, run_in
@@ -94,15 +95,16 @@ def coalesce(
     "locally at once, or at most once a minute while a replay or landing runs are in flight.",
 )
 def compaction_sensor(context: dg.SensorEvaluationContext, aws: AwsResource):
+    instance = shared_instance(context)
     settings = aws.settings()
-    records = context.instance.fetch_materializations(transactions_parquet.key, limit=1).records
+    records = instance.fetch_materializations(transactions_parquet.key, limit=1).records
     latest = records[0].storage_id if records else None
     interval_s, pace = settings.spice_min_refresh_interval_minutes * 60, "on AWS"
     if settings.embedded:
-        busy = next(filter(None, (run_in(context.instance, IN_FLIGHT, j) for j in BUSY_JOBS)), None)
+        busy = next(filter(None, (run_in(instance, IN_FLIGHT, j) for j in BUSY_JOBS)), None)
         interval_s = LOCAL_BUSY_REFRESH_INTERVAL_S if busy else 0.0
         pace = f"while a replay or landing runs are in flight (run {busy})"
-    waiting = run_in(context.instance, WAITING, refresh_spice_job.name)
+    waiting = run_in(instance, WAITING, refresh_spice_job.name)
     step = coalesce(context.cursor, latest, time.time(), interval_s, waiting, pace)
     if step.run_key is None:
         return dg.SensorResult(skip_reason=step.reason, cursor=step.cursor)
